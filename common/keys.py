@@ -1,0 +1,118 @@
+"""Deterministic object keys. One function per kind of object; nothing else builds keys.
+
+Work bucket (``SEGLOCATE_WORK_BUCKET``):
+    jobs/{job_id}/spec.json                         JobSpec
+    jobs/{job_id}/cancelled.json                    CancelMarker
+    jobs/{job_id}/videos/{v:05d}/state.json         VideoPlan
+    jobs/{job_id}/videos/{v:05d}/scores/{b:05d}.json  BatchScores (one per batch)
+    jobs/{job_id}/videos/{v:05d}/result.json        VideoResult
+    frames/{content_hash}/{sampling_id}/manifest.json  FrameManifest
+    frames/{content_hash}/{sampling_id}/chunk-{c:05d}.tar
+    features/{features_id}/{content_hash}/{sampling_id}.json
+    hashes/{sha256(bucket/key)}.json                object identity -> content hash
+Results bucket: {job_id}/result.json, {job_id}/thumbnails/{v:05d}-{n:02d}.jpg
+Videos bucket: uploads/{content_hash}/{file name}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from common.errors import UnsafeKeyError
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_job_id(job_id: str) -> str:
+    """Return ``job_id`` if it is a safe single path segment, else raise."""
+    if not _JOB_ID.match(job_id) or ".." in job_id:
+        raise UnsafeKeyError(f"job id {job_id!r}", "use letters, digits, '-', '_' or '.'")
+    return job_id
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it stays inside its bucket: relative, no ``..``, no empty segments."""
+    reason = None
+    if not key:
+        reason = "empty key"
+    elif key.startswith("/") or re.match(r"^[A-Za-z]:", key):
+        reason = "absolute paths are not object keys"
+    elif "\\" in key or "\x00" in key:
+        reason = "backslashes and NUL are not allowed in keys"
+    elif any(part in ("", ".", "..") for part in key.rstrip("/").split("/")):
+        reason = "'.', '..' and empty path segments are not allowed"
+    if reason:
+        raise UnsafeKeyError(f"object key {key!r}", reason)
+    return key
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{check_job_id(job_id)}/"
+
+
+def job_spec(job_id: str) -> str:
+    return job_prefix(job_id) + "spec.json"
+
+
+def job_cancelled(job_id: str) -> str:
+    return job_prefix(job_id) + "cancelled.json"
+
+
+def video_prefix(job_id: str, video_index: int) -> str:
+    return f"{job_prefix(job_id)}videos/{video_index:05d}/"
+
+
+def video_state(job_id: str, video_index: int) -> str:
+    return video_prefix(job_id, video_index) + "state.json"
+
+
+def batch_scores_prefix(job_id: str, video_index: int) -> str:
+    return video_prefix(job_id, video_index) + "scores/"
+
+
+def batch_scores(job_id: str, video_index: int, batch_index: int) -> str:
+    return f"{batch_scores_prefix(job_id, video_index)}{batch_index:05d}.json"
+
+
+def batch_index_from_key(key: str) -> int:
+    """Inverse of :func:`batch_scores` for the batch number."""
+    return int(key.rsplit("/", 1)[-1].split(".", 1)[0])
+
+
+def video_result(job_id: str, video_index: int) -> str:
+    return video_prefix(job_id, video_index) + "result.json"
+
+
+def frames_prefix(content_hash: str, sampling_id: str) -> str:
+    return f"frames/{content_hash}/{sampling_id}/"
+
+
+def frames_manifest(content_hash: str, sampling_id: str) -> str:
+    return frames_prefix(content_hash, sampling_id) + "manifest.json"
+
+
+def frames_chunk(content_hash: str, sampling_id: str, chunk_index: int) -> str:
+    return f"{frames_prefix(content_hash, sampling_id)}chunk-{chunk_index:05d}.tar"
+
+
+def features(features_id: str, content_hash: str, sampling_id: str) -> str:
+    return f"features/{features_id}/{content_hash}/{sampling_id}.json"
+
+
+def object_identity(bucket: str, key: str) -> str:
+    digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
+    return f"hashes/{digest}.json"
+
+
+def result_json(job_id: str) -> str:
+    return f"{check_job_id(job_id)}/result.json"
+
+
+def thumbnail(job_id: str, video_index: int, clip_number: int) -> str:
+    return f"{check_job_id(job_id)}/thumbnails/{video_index:05d}-{clip_number:02d}.jpg"
+
+
+def upload(content_hash: str, file_name: str) -> str:
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", file_name).strip("._") or "video"
+    return f"uploads/{content_hash}/{safe_name}"

@@ -1,0 +1,93 @@
+"""The ``Scorer`` seam: what every scorer declares and does.
+
+A scorer states the frames it needs (:class:`FrameRequirements`), which query kinds it accepts,
+an optional query-independent step per video (:meth:`Scorer.extract_features`, cached by the
+pipeline under ``features_id``), and a per-query step that scores a batch of windows (0-100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+from common.schemas import ScorerInfo
+
+
+@dataclass(frozen=True)
+class FrameRequirements:
+    """How frames must be sampled for a scorer; part of the frame-cache key."""
+
+    #: Upper bound on width*height of a sampled frame, in pixels (aspect kept).
+    max_pixels: int
+
+
+@dataclass
+class SampledFrame:
+    """One decoded frame at a sampling instant."""
+
+    index: int  #: position in the video's sampled-frame sequence (0-based)
+    time: float  #: presentation time, seconds from the start of the video
+    image: Image.Image  #: RGB, upright (rotation applied)
+
+
+@dataclass
+class WindowInput:
+    """One window to score: its span, its frames' indices, and the frames when needed."""
+
+    start: float  #: seconds
+    end: float  #: seconds
+    frame_indices: list[int]
+    #: Loaded only for scorers with ``needs_window_pixels``.
+    frames: list[SampledFrame] = field(default_factory=list)
+    #: Sampling rate of ``frames``, frames per second.
+    fps: float = 1.0
+
+
+@dataclass
+class LoadedQuery:
+    """A query with its media decoded (image as RGB, clip as sampled frames)."""
+
+    text: str | None = None
+    instruction: str | None = None
+    image: Image.Image | None = None
+    video_frames: list[SampledFrame] = field(default_factory=list)
+    video_fps: float = 1.0
+
+    def kinds(self) -> frozenset[str]:
+        present = {"text": self.text, "image": self.image, "video": self.video_frames}
+        return frozenset(name for name, value in present.items() if value)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores (query, window) pairs, 0-100. Loaded once per process and kept."""
+
+    #: Name, model id and revision recorded in results.
+    info: ScorerInfo
+    frame_requirements: FrameRequirements
+    #: Query kinds accepted, a subset of {"text", "image", "video"}.
+    query_kinds: frozenset[str]
+    #: True if :meth:`score_windows` needs the windows' frames (else features suffice).
+    needs_window_pixels: bool
+    #: Non-None if the scorer has a cached, query-independent per-video step.
+    features_id: str | None
+
+    def check_query(self, query: LoadedQuery) -> None:
+        """Raise :class:`common.errors.QueryError` if this scorer cannot score ``query``."""
+        ...
+
+    def extract_features(self, frames: Iterable[SampledFrame]) -> dict[str, Any]:
+        """Query-independent, JSON-serialisable features of a whole video's sampled frames."""
+        ...
+
+    def score_windows(
+        self,
+        query: LoadedQuery,
+        windows: Sequence[WindowInput],
+        features: dict[str, Any] | None,
+    ) -> list[float]:
+        """One score in [0, 100] per window, in order."""
+        ...

@@ -1,0 +1,33 @@
+"""A constant scorer for pipeline benchmarks only: it measures the queue, not a model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from common.schemas import ScorerInfo
+from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, WindowInput
+
+#: The score every window gets, 0-100.
+NULL_SCORE = 50.0
+
+
+class NullBenchmarkScorer:
+    """Gives every window :data:`NULL_SCORE` without looking at it. Not for real queries."""
+
+    info = ScorerInfo(name="null-benchmark", model_id=None, revision=None)
+    frame_requirements = FrameRequirements(max_pixels=160 * 90)
+    query_kinds = frozenset({"text", "image", "video"})
+    needs_window_pixels = False
+    features_id: str | None = None
+
+    def check_query(self, query: LoadedQuery) -> None:
+        return None
+
+    def extract_features(self, frames: Iterable[SampledFrame]) -> dict[str, Any]:
+        return {}
+
+    def score_windows(
+        self, query: LoadedQuery, windows: Sequence[WindowInput], features: dict[str, Any] | None
+    ) -> list[float]:
+        return [NULL_SCORE for _ in windows]
