@@ -165,7 +165,7 @@ class VideoProbe(_Model):
     fps: float  #: average frame rate of the video stream (frames per second)
     width: int  #: pixels, as stored (before rotation)
     height: int
-    rotation: int = 0  #: degrees clockwise to display upright (0, 90, 180, 270)
+    rotation: int = 0  #: display-matrix rotation in degrees (0, 90, 180, 270)
     codec: str = ""
     start_time: float = 0.0  #: seconds of the first video packet's timestamp
 

@@ -100,11 +100,9 @@ class LocalObjectStore:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
         try:
-            Path(tmp).unlink()
-            try:
-                os.link(path, tmp)  # same filesystem: no copy
-            except OSError:
-                shutil.copyfile(path, tmp)
+            # A copy, not a hard link: a link would let later in-place writes to the caller's
+            # file change the stored object (S3 keeps what was uploaded). Linux copies in-kernel.
+            shutil.copyfile(path, tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -185,7 +183,9 @@ class S3ObjectStore:
             timeout=urllib3.Timeout(connect=5.0, read=120.0),
             maxsize=16,
             cert_reqs="CERT_REQUIRED" if verify_tls else "CERT_NONE",
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            retries=urllib3.Retry(
+                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
         )
         self.endpoint = endpoint
         self.retry_window_s = retry_window_s
@@ -223,7 +223,11 @@ class S3ObjectStore:
     def _not_found(self, exc: Exception) -> bool:
         from minio.error import S3Error
 
-        return isinstance(exc, S3Error) and exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket")
+        return isinstance(exc, S3Error) and exc.code in (
+            "NoSuchKey",
+            "NoSuchObject",
+            "NoSuchBucket",
+        )
 
     def ensure_bucket(self, bucket: str) -> None:
         from minio.error import S3Error
@@ -274,7 +278,9 @@ class S3ObjectStore:
 
     def put_file(self, bucket: str, key: str, path: Path) -> None:
         check_key(key)
-        self._call(f"upload {bucket}/{key}", lambda: self._client.fput_object(bucket, key, str(path)))
+        self._call(
+            f"upload {bucket}/{key}", lambda: self._client.fput_object(bucket, key, str(path))
+        )
 
     def get_file(self, bucket: str, key: str, path: Path) -> None:
         check_key(key)
@@ -310,13 +316,18 @@ class S3ObjectStore:
     def list_keys(self, bucket: str, prefix: str = "") -> Iterator[str]:
         if prefix:
             check_key(prefix.rstrip("/") or "x")
-        objects = self._call(
-            f"list {bucket}/{prefix}",
-            lambda: [
-                obj.object_name
-                for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True)
-            ],
-        )
+        try:
+            objects = self._call(
+                f"list {bucket}/{prefix}",
+                lambda: [
+                    obj.object_name
+                    for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True)
+                ],
+            )
+        except Exception as exc:
+            if self._not_found(exc):  # a missing bucket holds no keys, as in the local store
+                return
+            raise
         yield from sorted(name for name in objects if name)
 
     def delete(self, bucket: str, key: str) -> None:

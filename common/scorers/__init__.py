@@ -29,7 +29,9 @@ __all__ = [
 
 def check_scorer_name(name: str) -> str:
     if name not in SCORER_NAMES:
-        raise InvalidInputError(f"scorer {name!r}", f"unknown; choose one of {', '.join(SCORER_NAMES)}")
+        raise InvalidInputError(
+            f"scorer {name!r}", f"unknown; choose one of {', '.join(SCORER_NAMES)}"
+        )
     return name
 
 

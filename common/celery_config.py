@@ -1,0 +1,48 @@
+"""Celery configuration shared by the client (which only sends) and the workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.pipeline import QUEUE_CPU, QUEUE_GPU, TASK_QUEUES
+from common.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """JSON only, late acks, one prefetched task, a visibility timeout above the longest task."""
+    broker = settings.broker_url_value()
+    transport: dict[str, Any] = {
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_connect_timeout": 5,
+        "retry_on_timeout": True,
+    }
+    config: dict[str, Any] = {
+        "broker_url": broker,
+        "result_backend": None,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "result_expires": settings.result_expires_s,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "task_default_queue": QUEUE_CPU,
+        "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
+        "task_create_missing_queues": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+    }
+    if broker and broker.startswith("rediss://"):
+        import ssl
+
+        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return config
+
+
+QUEUES = (QUEUE_CPU, QUEUE_GPU)

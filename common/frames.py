@@ -1,0 +1,160 @@
+"""The sampled-frame cache: frames of a video stored once per (content hash, sampling parameters).
+
+Frames are JPEG files packed in tar chunks of :data:`FRAMES_PER_CHUNK`; the manifest is written
+last, so its presence means the cache entry is complete.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+from common import keys
+from common.scorers.base import SampledFrame
+from common.schemas import VideoProbe
+from common.storage import ObjectStore, read_model_or_none, write_model
+
+#: Frames per stored chunk (30 s at 1 fps).
+FRAMES_PER_CHUNK = 30
+#: JPEG quality of cached frames (OCR needs crisp text).
+JPEG_QUALITY = 90
+#: Bump when the stored frame format changes: old cache entries are then ignored.
+FRAME_FORMAT_VERSION = 1
+
+
+def sampling_id(fps: float, max_pixels: int) -> str:
+    """Cache key part for the sampling parameters (frames per second, pixel budget)."""
+    return f"fps{fps:g}-px{max_pixels}-v{FRAME_FORMAT_VERSION}"
+
+
+class FrameManifest(BaseModel):
+    """Describes a complete frame-cache entry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_hash: str
+    sampling_id: str
+    fps: float  #: frames per second sampled
+    max_pixels: int
+    width: int  #: pixels of each stored frame
+    height: int
+    probe: VideoProbe
+    frame_times: list[float]  #: seconds, one per frame, ascending
+    frames_per_chunk: int = FRAMES_PER_CHUNK
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-len(self.frame_times) // self.frames_per_chunk)
+
+
+def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _pack_chunk(frames: Sequence[tuple[int, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for index, jpeg in frames:
+            info = tarfile.TarInfo(f"{index:07d}.jpg")
+            info.size = len(jpeg)
+            tar.addfile(info, io.BytesIO(jpeg))
+    return buf.getvalue()
+
+
+def _unpack_chunk(data: bytes) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member)
+            if handle is not None:
+                out[int(member.name.split(".", 1)[0])] = handle.read()
+    return out
+
+
+def write_frame_cache(
+    store: ObjectStore,
+    bucket: str,
+    content_hash: str,
+    sampling: str,
+    fps: float,
+    max_pixels: int,
+    probe: VideoProbe,
+    frames: Iterable[SampledFrame],
+) -> FrameManifest:
+    """Encode and store ``frames`` chunk by chunk (bounded memory); write the manifest last."""
+    times: list[float] = []
+    pending: list[tuple[int, bytes]] = []
+    size = (0, 0)
+    chunk_index = 0
+    for frame in frames:
+        size = frame.image.size
+        times.append(frame.time)
+        pending.append((frame.index, encode_jpeg(frame.image)))
+        if len(pending) == FRAMES_PER_CHUNK:
+            store.put_bytes(
+                bucket, keys.frames_chunk(content_hash, sampling, chunk_index), _pack_chunk(pending)
+            )
+            chunk_index += 1
+            pending = []
+    if pending:
+        store.put_bytes(
+            bucket, keys.frames_chunk(content_hash, sampling, chunk_index), _pack_chunk(pending)
+        )
+    manifest = FrameManifest(
+        content_hash=content_hash,
+        sampling_id=sampling,
+        fps=fps,
+        max_pixels=max_pixels,
+        width=size[0],
+        height=size[1],
+        probe=probe,
+        frame_times=times,
+    )
+    write_model(store, bucket, keys.frames_manifest(content_hash, sampling), manifest)
+    return manifest
+
+
+def read_manifest(
+    store: ObjectStore, bucket: str, content_hash: str, sampling: str
+) -> FrameManifest | None:
+    """The manifest of a complete cache entry, or None if the frames are not cached."""
+    return read_model_or_none(
+        store, bucket, keys.frames_manifest(content_hash, sampling), FrameManifest
+    )
+
+
+class FrameReader:
+    """Reads cached frames by index, fetching each chunk at most once while it is in use."""
+
+    def __init__(self, store: ObjectStore, bucket: str, manifest: FrameManifest) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.manifest = manifest
+        self._chunk_cache = lru_cache(maxsize=4)(self._fetch_chunk)
+
+    def _fetch_chunk(self, chunk_index: int) -> dict[int, bytes]:
+        key = keys.frames_chunk(self.manifest.content_hash, self.manifest.sampling_id, chunk_index)
+        return _unpack_chunk(self.store.get_bytes(self.bucket, key))
+
+    def frame(self, index: int) -> SampledFrame:
+        chunk = self._chunk_cache(index // self.manifest.frames_per_chunk)
+        image = Image.open(io.BytesIO(chunk[index])).convert("RGB")
+        return SampledFrame(index=index, time=self.manifest.frame_times[index], image=image)
+
+    def frames(self, indices: Sequence[int]) -> list[SampledFrame]:
+        return [self.frame(i) for i in indices]
+
+    def iter_frames(self) -> Iterator[SampledFrame]:
+        """All frames in order, one chunk in memory at a time."""
+        for chunk_index in range(self.manifest.n_chunks):
+            chunk = self._fetch_chunk(chunk_index)
+            for index in sorted(chunk):
+                image = Image.open(io.BytesIO(chunk[index])).convert("RGB")
+                yield SampledFrame(index=index, time=self.manifest.frame_times[index], image=image)

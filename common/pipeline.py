@@ -1,0 +1,64 @@
+"""The pipeline's seams: task names, the queue each runs on, and the context every step gets.
+
+Steps are plain functions ``step(ctx, payload)``. Embedded mode runs them in-process from a
+local queue; distributed mode wraps the same functions as Celery tasks. A step never returns
+data to its caller: it writes to the object store under deterministic keys and enqueues the
+next step, so a redelivered or duplicated message is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from common.scorers.base import Scorer
+from common.settings import Settings
+from common.storage import ObjectStore
+
+#: Probe, sample and cache a video's frames; plan its windows (CPU queue).
+TASK_INGEST = "seglocate.ingest_video"
+#: Run the scorer's query-independent step for a video, then fan out scoring (GPU queue).
+TASK_PREPARE = "seglocate.prepare_video"
+#: Score one batch of windows (GPU queue).
+TASK_SCORE = "seglocate.score_batch"
+#: Merge a video's window scores into clips and thumbnails (CPU queue).
+TASK_AGGREGATE = "seglocate.aggregate_video"
+#: Write the job's result once every video is finished (CPU queue).
+TASK_FINALIZE = "seglocate.finalize_job"
+
+QUEUE_CPU = "cpu"
+QUEUE_GPU = "gpu"
+
+#: Which queue each task is routed to.
+TASK_QUEUES = {
+    TASK_INGEST: QUEUE_CPU,
+    TASK_PREPARE: QUEUE_GPU,
+    TASK_SCORE: QUEUE_GPU,
+    TASK_AGGREGATE: QUEUE_CPU,
+    TASK_FINALIZE: QUEUE_CPU,
+}
+
+
+class Enqueue(Protocol):
+    def __call__(self, task_name: str, payload: BaseModel) -> None: ...
+
+
+@dataclass
+class PipelineContext:
+    """What a step needs: settings, the store, a way to enqueue the next step, the scorer."""
+
+    settings: Settings
+    store: ObjectStore
+    enqueue: Enqueue
+    #: Returns the resident scorer for a name (loaded once per process).
+    scorer_for: Callable[[str], Scorer]
+    #: Scorer names this process may run; ``None`` means any (embedded mode).
+    served_scorers: frozenset[str] | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Increment a per-process counter (decodes, OCR runs, model loads): for tests/benchmarks."""
+        self.counters[name] = self.counters.get(name, 0) + n

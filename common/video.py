@@ -1,0 +1,234 @@
+"""Video I/O at the edge: ffprobe metadata, one-pass frame sampling with ffmpeg, content hashing.
+
+Sampling streams frames through a pipe: memory is one frame at a time, whatever the length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common.errors import VideoError
+from common.scorers.base import SampledFrame
+from common.schemas import VideoProbe
+from common.windows import fit_frame_size
+
+log = logging.getLogger(__name__)
+
+#: Below this many bytes nothing can be a playable video.
+MIN_VIDEO_BYTES = 1
+_SHOWINFO_PTS = re.compile(r"Parsed_showinfo.*?\sn:\s*(\d+)\s.*?pts_time:\s*([-\d.e]+)")
+
+
+def require_ffmpeg() -> None:
+    """Raise a clear error if ffmpeg/ffprobe are not installed."""
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} not found on PATH: install ffmpeg (apt-get install ffmpeg)")
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes, hex."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+#: Four-character ISO-BMFF box types that can open an MP4/MOV file.
+_MP4_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"uuid"}
+
+
+def _looks_like_media(path: Path) -> bool:
+    """True unless the header is plainly not a media container (e.g. text named ``.mp4``)."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if head[4:8] in _MP4_BOXES:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return True  # binary: let ffprobe's own explanation stand
+    return False
+
+
+def _explain_ffprobe_failure(stderr: str) -> str:
+    text = stderr.lower()
+    if "moov atom not found" in text:
+        return "truncated or incomplete MP4 (moov atom not found)"
+    if "invalid data found" in text or "could not find codec parameters" in text:
+        return "not a video file (ffprobe does not recognise the format)"
+    if "end of file" in text or "truncat" in text:
+        return "truncated file"
+    last = next((line for line in reversed(stderr.strip().splitlines()) if line.strip()), "")
+    return f"unreadable by ffprobe ({last.strip()[:160]})" if last else "unreadable by ffprobe"
+
+
+def _rotation(stream: dict) -> int:
+    """The display-matrix rotation in degrees (as ffprobe reports it), in [0, 360)."""
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    rotate = (stream.get("tags") or {}).get("rotate")
+    return int(rotate) % 360 if rotate else 0
+
+
+def _ratio(value: str | None) -> float:
+    if not value or value in ("0/0", "N/A"):
+        return 0.0
+    if "/" in value:
+        num, den = value.split("/", 1)
+        return float(num) / float(den) if float(den) else 0.0
+    return float(value)
+
+
+def probe_video(path: Path, name: str | None = None) -> VideoProbe:
+    """Probe ``path`` with ffprobe. Raises :class:`VideoError` naming the video and the reason."""
+    subject = name or str(path)
+    if not path.exists():
+        raise VideoError(subject, "file not found")
+    if path.is_dir():
+        raise VideoError(subject, "is a directory, not a video file")
+    if path.stat().st_size < MIN_VIDEO_BYTES:
+        raise VideoError(subject, "empty file (0 bytes)")
+    require_ffmpeg()
+    proc = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        if not _looks_like_media(path):
+            raise VideoError(subject, "not a video file (no known container header)")
+        raise VideoError(subject, _explain_ffprobe_failure(proc.stderr))
+    info = json.loads(proc.stdout or "{}")
+    streams = info.get("streams") or []
+    video_streams = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
+    fmt = info.get("format") or {}
+    if not video_streams:
+        if not streams and _ratio(fmt.get("duration")) <= 0:
+            raise VideoError(subject, "zero-length video (the container holds no frames)")
+        if any(s.get("codec_type") == "audio" for s in streams):
+            raise VideoError(subject, "audio only: the file has no video stream")
+        raise VideoError(subject, "not a video file (no video stream)")
+    stream = video_streams[0]
+    duration = _ratio(stream.get("duration")) or _ratio(fmt.get("duration"))
+    frames = int(stream.get("nb_frames") or 0)
+    fps = _ratio(stream.get("avg_frame_rate")) or _ratio(stream.get("r_frame_rate"))
+    if duration <= 0 and frames > 0 and fps > 0:
+        duration = frames / fps
+    if duration <= 0 or (stream.get("nb_frames") is not None and frames == 0):
+        raise VideoError(subject, "zero-length video (no frames)")
+    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise VideoError(
+            subject, f"video stream has no frame size (codec {stream.get('codec_name')})"
+        )
+    return VideoProbe(
+        duration=duration,
+        fps=fps,
+        width=width,
+        height=height,
+        rotation=_rotation(stream),
+        codec=str(stream.get("codec_name") or ""),
+        start_time=_ratio(stream.get("start_time")),
+    )
+
+
+def sample_frames(
+    path: Path,
+    probe: VideoProbe,
+    fps: float,
+    max_pixels: int,
+    name: str | None = None,
+    keyframes_only: bool = False,
+) -> Iterator[SampledFrame]:
+    """Frames at ``fps`` per second in one sequential decode, resized to at most ``max_pixels``.
+
+    Times are the frames' presentation times in seconds from the start of the file (ffmpeg's
+    ``fps`` filter picks the frame on screen at each sampling instant, so variable frame rate
+    is handled). Rotation is applied. Raises :class:`VideoError` if ffmpeg fails or the
+    file decodes to far less than its stated duration (truncated).
+    """
+    subject = name or str(path)
+    require_ffmpeg()
+    width, height = fit_frame_size(*probe.display_size, max_pixels)
+    frame_bytes = width * height * 3
+    filters = f"fps=fps={fps!r}:eof_action=pass,scale={width}:{height}:flags=area,showinfo"
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info"]
+    if keyframes_only:
+        cmd += ["-skip_frame", "nokey"]
+    cmd += ["-i", str(path), "-an", "-sn", "-dn", "-vf", filters]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    times: queue.Queue[float | None] = queue.Queue()
+    errors: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            match = _SHOWINFO_PTS.search(line)
+            if match:
+                times.put(float(match.group(2)))
+            elif "error" in line.lower() or "invalid" in line.lower():
+                errors.append(line.strip())
+        times.put(None)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    index = 0
+    last_time = -1.0
+    assert proc.stdout is not None
+    try:
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            pts = times.get(timeout=60)
+            time_s = max(0.0, (pts if pts is not None else index / fps))
+            if time_s <= last_time:  # never let a time go backwards
+                time_s = last_time + 1e-3
+            last_time = time_s
+            image = Image.fromarray(np.frombuffer(buf, np.uint8).reshape(height, width, 3), "RGB")
+            yield SampledFrame(index=index, time=round(time_s, 6), image=image)
+            index += 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        reader.join(timeout=5)
+    if proc.returncode not in (0, None) and index == 0:
+        detail = errors[-1] if errors else f"ffmpeg exited with code {proc.returncode}"
+        raise VideoError(subject, f"cannot decode video ({detail[:200]})")
+    if index == 0:
+        raise VideoError(subject, "no frames could be decoded")
+    covered = last_time + 1.0 / fps
+    if not keyframes_only and probe.duration > 4.0 and covered < 0.8 * probe.duration:
+        raise VideoError(
+            subject,
+            f"truncated or corrupt: decoded only {covered:.1f}s of its {probe.duration:.1f}s",
+        )

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make demo: generate a sample lecture and locate a query in it with the OCR scorer, offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+export SEGLOCATE_DATA_DIR="${SEGLOCATE_DATA_DIR:-$PWD/.demo/store}"
+export HF_HUB_OFFLINE=1
+unset SEGLOCATE_BROKER_URL SEGLOCATE_S3_ENDPOINT
+QUERY="${QUERY:-free-body diagram}"
+start=$(date +%s.%N)
+if [ ! -f .demo/lecture.mp4 ]; then
+    echo "demo: generating a 2-minute 720p sample lecture (.demo/lecture.mp4)"
+    "$VENV/bin/python" -m producer.sample_lecture .demo/lecture.mp4
+fi
+echo "demo: seglocate locate .demo/lecture.mp4 --query \"$QUERY\" --scorer ocr"
+"$VENV/bin/seglocate" locate .demo/lecture.mp4 --query "$QUERY" --scorer ocr --top-k 3 --json .demo/result.json
+end=$(date +%s.%N)
+printf 'demo: done in %.1f s (result also in .demo/result.json)\n' "$(echo "$end - $start" | bc -l 2>/dev/null || python3 -c "print($end-$start)")"

@@ -1,0 +1,233 @@
+"""The ``seglocate`` command line: locate, submit, status, results, cancel, worker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from common.errors import SeglocateError
+from common.schemas import JobResult, JobState, JobStatus
+from common.settings import Settings
+
+
+def mmss(seconds: float) -> str:
+    """``75.4`` -> ``01:15`` (hours shown when needed)."""
+    total = int(seconds + 0.5)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "videos", nargs="+", metavar="VIDEO", help="files, folders, object keys, prefixes/ or globs"
+    )
+    parser.add_argument("--query", help="text to look for")
+    parser.add_argument("--query-image", help="image to look for (file or object key)")
+    parser.add_argument(
+        "--query-video", help="short clip to look for (file or object key, <= 30 s)"
+    )
+    parser.add_argument("--instruction", help="task instruction for the reranker")
+    parser.add_argument("--top-k", type=int, default=5, help="clips to return (default 5)")
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        help="drop clips below this score 0-100 (default 10)",
+    )
+    parser.add_argument(
+        "--window", type=float, default=5.0, help="window length, seconds (default 5)"
+    )
+    parser.add_argument(
+        "--stride", type=float, default=None, help="seconds between windows (default: window)"
+    )
+    parser.add_argument(
+        "--fps", type=float, default=1.0, help="frames sampled per second (default 1)"
+    )
+    parser.add_argument(
+        "--scorer", default=None, help="ocr, qwen3-vl or null-benchmark (default SEGLOCATE_SCORER)"
+    )
+    parser.add_argument("--job-id", default=None, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seglocate", description="Find where a query happens in videos."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    locate = sub.add_parser("locate", help="run a job to completion and print ranked clips")
+    _add_job_arguments(locate)
+    locate.add_argument("--json", type=Path, help="also write the result JSON here")
+    locate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    submit = sub.add_parser("submit", help="submit a job and print its id")
+    _add_job_arguments(submit)
+    status = sub.add_parser("status", help="show a job's progress and failures")
+    status.add_argument("job_id")
+    results = sub.add_parser("results", help="print a finished job's clips")
+    results.add_argument("job_id")
+    results.add_argument("--json", type=Path, help="also write the result JSON here")
+    cancel = sub.add_parser("cancel", help="cancel a job (finished work is kept)")
+    cancel.add_argument("job_id")
+    worker = sub.add_parser("worker", help="run a Celery worker (distributed mode)")
+    worker.add_argument(
+        "--queues", default="cpu,gpu", help="comma-separated queues (default cpu,gpu)"
+    )
+    worker.add_argument(
+        "--gpus", default=None, help="comma-separated GPU ids: one worker process per GPU"
+    )
+    worker.add_argument("--concurrency", type=int, default=None, help="processes for the cpu queue")
+    worker.add_argument("--loglevel", default="INFO")
+    return parser
+
+
+def _job_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "query": args.query,
+        "query_image": args.query_image,
+        "query_video": args.query_video,
+        "instruction": args.instruction,
+        "top_k": args.top_k,
+        "min_score": args.min_score,
+        "window": args.window,
+        "stride": args.stride,
+        "fps": args.fps,
+        "scorer": args.scorer,
+        "job_id": args.job_id,
+    }
+
+
+def thumbnail_location(settings: Settings, key: str | None) -> str:
+    if key is None:
+        return "-"
+    if settings.s3_endpoint:
+        return f"s3://{settings.results_bucket}/{key}"
+    return str(settings.data_dir / settings.results_bucket / key)
+
+
+def result_location(settings: Settings, job_id: str) -> str:
+    return thumbnail_location(settings, f"{job_id}/result.json")
+
+
+def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
+    """The ranked table, then failures, then where the JSON is."""
+    print(
+        f"job {result.job_id}: {result.status.value}; query {result.query.text or ''!r}; "
+        f"scorer {result.scorer.name}",
+        file=out,
+    )
+    if result.clips:
+        width = max(len(c.video) for c in result.clips)
+        print(
+            f"{'rank':>4}  {'video':<{width}}  {'start-end':<13}  {'score':>5}  thumbnail", file=out
+        )
+        for clip in result.clips:
+            span = f"{mmss(clip.start)}-{mmss(clip.end)}"
+            print(
+                f"{clip.rank:>4}  {clip.video:<{width}}  {span:<13}  {clip.score:>5.1f}  "
+                f"{thumbnail_location(settings, clip.thumbnail)}",
+                file=out,
+            )
+    else:
+        print("no clip scored at or above the minimum score", file=out)
+    for video in result.videos:
+        if video.error:
+            print(f"failed: {video.error}", file=sys.stderr)
+    print(f"result JSON: {result_location(settings, result.job_id)}", file=out)
+
+
+def print_status(status: JobStatus, out=sys.stdout) -> None:
+    print(
+        f"job {status.job_id}: {status.state.value}, windows {status.windows_done}/{status.windows_total}",
+        file=out,
+    )
+    for video in status.videos:
+        line = f"  {video.state.value:<10} {video.windows_done:>5}/{video.windows_total:<5} {video.video}"
+        if video.error:
+            line += f"  error: {video.error}"
+        print(line, file=out)
+
+
+def _write_json(result: JobResult, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.model_dump_json(indent=2))
+
+
+def _exit_code(result: JobResult) -> int:
+    return 1 if result.status in (JobState.failed,) else 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings()
+    if args.command == "worker":
+        from workers.launch import run_worker
+
+        return run_worker(settings, args.queues, args.gpus, args.concurrency, args.loglevel)
+    from producer.client import Client
+
+    client = Client(settings)
+    if args.command == "locate":
+        job = client.submit(
+            args.videos,
+            **_job_kwargs(args),
+            run_in_background=not client.embedded or not args.no_progress,
+        )
+        result = job.wait(progress=not args.no_progress)
+        _write_json(result, args.json)
+        print_result(result, settings)
+        return _exit_code(result)
+    if args.command == "submit":
+        job = client.submit(args.videos, **_job_kwargs(args), run_in_background=False)
+        print(job.job_id)
+        return 0
+    if args.command == "status":
+        print_status(client.job(args.job_id).status())
+        return 0
+    if args.command == "results":
+        result = client.job(args.job_id).result()
+        _write_json(result, args.json)
+        print_result(result, settings)
+        return _exit_code(result)
+    if args.command == "cancel":
+        client.job(args.job_id).cancel()
+        print(f"job {args.job_id}: cancelled")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "input"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except SeglocateError as exc:
+        print(f"seglocate: error: {exc}", file=sys.stderr)
+        code = 2
+    except ValidationError as exc:
+        print(f"seglocate: error: {_validation_message(exc)}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

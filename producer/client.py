@@ -1,0 +1,397 @@
+"""The Python client: submit jobs, watch their progress, read their results.
+
+>>> client = Client()                       # from SEGLOCATE_* settings
+>>> job = client.submit(videos=["lecture.mp4"], query="free-body diagram", top_k=3)
+>>> result = job.wait(timeout=600, progress=True)
+>>> result.clips[0].start, result.clips[0].end, result.clips[0].score
+
+Everything is read from the object store; the client never asks Redis about a job.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from common import keys
+from common.errors import InvalidInputError, ObjectNotFoundError, QueryError, SeglocateError
+from common.jobstate import JobStore
+from common.pipeline import TASK_FINALIZE, TASK_INGEST
+from common.scorers import build_scorer, check_scorer_name
+from common.schemas import (
+    JobOptions,
+    JobResult,
+    JobSpec,
+    JobState,
+    JobStatus,
+    JobTask,
+    Query,
+    VideoRef,
+    VideoRejection,
+    VideoState,
+    VideoStatus,
+    VideoTask,
+)
+from common.settings import Settings
+from common.storage import ObjectStore, open_store, read_model_or_none
+from common.video import content_hash
+from producer.dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher
+from producer.ingest import remember_content_hash
+
+#: File extensions taken as videos when a folder, prefix or glob is expanded.
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
+)
+
+
+class JobNotFinishedError(SeglocateError):
+    """The job has no result yet."""
+
+
+class JobTimeoutError(SeglocateError):
+    """``Job.wait`` ran out of time."""
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+
+
+class Job:
+    """A handle on a submitted job. Safe to recreate from its id: ``client.job(job_id)``."""
+
+    def __init__(self, client: Client, job_id: str, dispatcher: Dispatcher | None = None) -> None:
+        self.client = client
+        self.job_id = keys.check_job_id(job_id)
+        self._dispatcher = dispatcher
+        self._finished_videos: dict[int, VideoStatus] = {}
+
+    def __repr__(self) -> str:
+        return f"Job({self.job_id!r})"
+
+    def result(self) -> JobResult:
+        """The result JSON; raises :class:`JobNotFinishedError` while the job runs."""
+        found = self.client._read_result(self.job_id)
+        if found is None:
+            raise JobNotFinishedError(f"job {self.job_id}: not finished yet")
+        return found
+
+    def status(self) -> JobStatus:
+        """State, windows done / total, and each video's state, from the store."""
+        result = self.client._read_result(self.job_id)
+        if result is not None:
+            videos = [
+                VideoStatus(
+                    video=v.video,
+                    state=v.status,
+                    error=v.error,
+                    windows_done=len(v.windows),
+                    windows_total=len(v.windows),
+                )
+                for v in result.videos
+            ]
+            total = sum(v.windows_total for v in videos)
+            return JobStatus(
+                job_id=self.job_id,
+                state=result.status,
+                windows_done=total,
+                windows_total=total,
+                videos=videos,
+            )
+        jobs = self.client.jobs
+        spec = jobs.spec(self.job_id)
+        work = self.client.settings.work_bucket
+        listed = set(self.client.store.list_keys(work, keys.job_prefix(self.job_id) + "videos/"))
+        videos = []
+        for index, ref in enumerate(spec.videos):
+            if index in self._finished_videos:
+                videos.append(self._finished_videos[index])
+                continue
+            plan = None
+            if keys.video_state(self.job_id, index) in listed:
+                plan = jobs.stored_plan(self.job_id, index)
+            if plan is None:
+                videos.append(VideoStatus(video=ref.name, state=VideoState.queued))
+                continue
+            done = sum(
+                end - first
+                for b, (first, end) in enumerate(plan.batches)
+                if keys.batch_scores(self.job_id, index, b) in listed
+            )
+            status = VideoStatus(
+                video=ref.name,
+                state=plan.status,
+                error=plan.error,
+                windows_done=done,
+                windows_total=len(plan.windows),
+            )
+            if plan.status.finished:
+                self._finished_videos[index] = status
+            videos.append(status)
+        videos += [
+            VideoStatus(video=r.video, state=VideoState.failed, error=r.error)
+            for r in spec.rejected
+        ]
+        started = any(v.state != VideoState.queued for v in videos)
+        return JobStatus(
+            job_id=self.job_id,
+            state=JobState.running if started else JobState.queued,
+            windows_done=sum(v.windows_done for v in videos),
+            windows_total=sum(v.windows_total for v in videos),
+            videos=videos,
+        )
+
+    def wait(
+        self, timeout: float | None = None, progress: bool = False, poll_interval: float = 0.5
+    ) -> JobResult:
+        """Block until the result is written (``timeout`` seconds, None for ever); optional bar."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=0, unit="win", desc=self.job_id, leave=False)
+        try:
+            while True:
+                result = self.client._read_result(self.job_id)
+                if result is not None:
+                    return result
+                error = getattr(self._dispatcher, "error", None)
+                if error is not None:
+                    raise error
+                if bar is not None:
+                    status = self.status()
+                    bar.total = max(status.windows_total, 1)
+                    bar.n = status.windows_done
+                    finished = sum(v.state.finished for v in status.videos)
+                    bar.set_postfix_str(f"videos {finished}/{len(status.videos)}", refresh=False)
+                    bar.refresh()
+                if deadline is not None and time.monotonic() > deadline:
+                    raise JobTimeoutError(f"job {self.job_id}: not finished after {timeout:g}s")
+                time.sleep(poll_interval)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def cancel(self) -> None:
+        """Stop the job: queued work is skipped, running tasks stop at their next check."""
+        self.client.jobs.cancel(self.job_id)
+        self.client._dispatch_finalize(self.job_id)
+
+
+class Client:
+    """Submits jobs and reads their state and results. Embedded unless a broker is configured."""
+
+    def __init__(self, settings: Settings | None = None, store: ObjectStore | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store = store or open_store(self.settings)
+        self.jobs = JobStore(self.store, self.settings.work_bucket, self.settings.results_bucket)
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.embedded
+
+    def job(self, job_id: str) -> Job:
+        """A handle on an existing job; raises if the store has no such job."""
+        handle = Job(self, job_id)
+        self.jobs.spec(handle.job_id)
+        return handle
+
+    def _read_result(self, job_id: str) -> JobResult | None:
+        return read_model_or_none(
+            self.store, self.settings.results_bucket, keys.result_json(job_id), JobResult
+        )
+
+    def _dispatcher(self) -> Dispatcher:
+        if self.embedded:
+            return EmbeddedDispatcher(self.settings, self.store)
+        return CeleryDispatcher(self.settings)
+
+    def _dispatch_finalize(self, job_id: str) -> None:
+        dispatcher = self._dispatcher()
+        dispatcher.send(TASK_FINALIZE, JobTask(job_id=job_id))
+        if isinstance(dispatcher, EmbeddedDispatcher):
+            dispatcher.run_here()
+
+    def submit(
+        self,
+        videos: Sequence[str | os.PathLike[str]],
+        query: str | None = None,
+        *,
+        query_image: str | os.PathLike[str] | None = None,
+        query_video: str | os.PathLike[str] | None = None,
+        instruction: str | None = None,
+        top_k: int = 5,
+        min_score: float | None = None,
+        window: float = 5.0,
+        stride: float | None = None,
+        fps: float = 1.0,
+        scorer: str | None = None,
+        job_id: str | None = None,
+        run_in_background: bool = True,
+    ) -> Job:
+        """Submit a job and return its handle.
+
+        ``videos`` items are local files or folders (uploaded to the videos bucket, deduplicated
+        by content hash), object keys in the videos bucket, or key prefixes (ending in ``/``) and
+        globs (``course/*.mp4``) there. Inputs that cannot be found are reported in the result as
+        failed videos with the reason; the others are processed.
+        """
+        scorer_name = check_scorer_name(scorer or self.settings.scorer)
+        option_values: dict[str, object] = {
+            "top_k": top_k,
+            "window": window,
+            "stride": stride,
+            "fps": fps,
+            "scorer": scorer_name,
+        }
+        if min_score is not None:
+            option_values["min_score"] = min_score
+        options = JobOptions.model_validate(option_values)
+        job_query = self._build_query(query, query_image, query_video, instruction, scorer_name)
+        refs, rejected = self.resolve_videos(videos)
+        spec = JobSpec(
+            job_id=keys.check_job_id(job_id or new_job_id()),
+            query=job_query,
+            options=options,
+            videos=refs,
+            rejected=rejected,
+        )
+        self.jobs.write_spec(spec)
+        dispatcher = self._dispatcher()
+        for index in range(len(refs)):
+            dispatcher.send(TASK_INGEST, VideoTask(job_id=spec.job_id, video_index=index))
+        if not refs:
+            dispatcher.send(TASK_FINALIZE, JobTask(job_id=spec.job_id))
+        if run_in_background:
+            dispatcher.start()
+        elif isinstance(dispatcher, EmbeddedDispatcher):
+            dispatcher.run_here()
+        return Job(self, spec.job_id, dispatcher)
+
+    def _build_query(
+        self,
+        text: str | None,
+        image: str | os.PathLike[str] | None,
+        video: str | os.PathLike[str] | None,
+        instruction: str | None,
+        scorer_name: str,
+    ) -> Query:
+        if not (text and text.strip()) and image is None and video is None:
+            raise QueryError("query", "empty (give a text, an image or a video clip)")
+        image_key = self._upload_query_media(image, "query image") if image is not None else None
+        video_key = self._upload_query_media(video, "query video") if video is not None else None
+        query = Query(text=text, image=image_key, video=video_key, instruction=instruction)
+        accepted = build_scorer(scorer_name, self.settings).query_kinds
+        unsupported = query.kinds() - accepted
+        if unsupported:
+            raise QueryError(
+                "query",
+                f"the {scorer_name} scorer cannot use a {'/'.join(sorted(unsupported))} query "
+                f"(it takes {', '.join(sorted(accepted))} only)",
+            )
+        return query
+
+    def _upload_query_media(self, source: str | os.PathLike[str], what: str) -> str:
+        path = Path(source)
+        if path.is_file():
+            if path.stat().st_size == 0:
+                raise QueryError(f"{what} {source}", "empty file (0 bytes)")
+            return self._upload(path).key
+        key = str(source)
+        try:
+            keys.check_key(key)
+        except InvalidInputError:
+            raise QueryError(f"{what} {source}", "file not found") from None
+        if self.store.exists(self.settings.videos_bucket, key):
+            return key
+        raise QueryError(
+            f"{what} {source}", "file not found (neither a local file nor an object key)"
+        )
+
+    def _upload(self, path: Path) -> VideoRef:
+        """Upload a local file to the videos bucket once per content hash."""
+        digest = content_hash(path)
+        key = keys.upload(digest, path.name)
+        bucket = self.settings.videos_bucket
+        ref = VideoRef(name=str(path), bucket=bucket, key=key)
+        if not self.store.exists(bucket, key):
+            self.store.put_file(bucket, key, path)
+        remember_content_hash(self.store, self.settings.work_bucket, ref, digest)
+        return ref
+
+    def resolve_videos(
+        self, videos: Sequence[str | os.PathLike[str]]
+    ) -> tuple[list[VideoRef], list[VideoRejection]]:
+        """Local files, folders, object keys, prefixes and globs -> video references + rejections."""
+        if isinstance(videos, (str, os.PathLike)):
+            videos = [videos]
+        refs: list[VideoRef] = []
+        rejected: list[VideoRejection] = []
+        bucket = self.settings.videos_bucket
+        for item in videos:
+            name = os.fspath(item)
+            path = Path(name)
+            if name.startswith(("http://", "https://")) and not self.settings.allow_url_inputs:
+                rejected.append(
+                    VideoRejection(
+                        video=name,
+                        error=f"{name}: URL inputs are disabled (SEGLOCATE_ALLOW_URL_INPUTS)",
+                    )
+                )
+                continue
+            if path.is_file():
+                upload = self._upload(path)
+                refs.append(upload)
+                continue
+            if path.is_dir():
+                files = sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+                )
+                if not files:
+                    rejected.append(
+                        VideoRejection(video=name, error=f"{name}: folder has no video files")
+                    )
+                refs += [self._upload(p) for p in files]
+                continue
+            try:
+                refs += self._resolve_keys(name, bucket)
+            except InvalidInputError as exc:
+                rejected.append(VideoRejection(video=name, error=str(exc)))
+        return refs, rejected
+
+    def _resolve_keys(self, name: str, bucket: str) -> list[VideoRef]:
+        is_glob = any(ch in name for ch in "*?[")
+        if not is_glob and not name.endswith("/"):
+            keys.check_key(name)
+            try:
+                self.store.stat(bucket, name)
+            except ObjectNotFoundError:
+                raise InvalidInputError(
+                    name, "file not found (neither a local file nor an object key)"
+                ) from None
+            return [VideoRef(name=name, bucket=bucket, key=name)]
+        literal = name.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+        prefix = (
+            literal
+            if literal.endswith("/") or not literal
+            else literal.rsplit("/", 1)[0] + "/"
+            if "/" in literal
+            else ""
+        )
+        if prefix:
+            keys.check_key(prefix.rstrip("/"))
+        matched = [
+            key
+            for key in self.store.list_keys(bucket, prefix)
+            if Path(key).suffix.lower() in VIDEO_EXTENSIONS
+            and (not is_glob or fnmatch.fnmatchcase(key, name))
+        ]
+        if not matched:
+            raise InvalidInputError(name, f"no video objects match in bucket {bucket}")
+        return [VideoRef(name=key, bucket=bucket, key=key) for key in matched]

@@ -1,0 +1,141 @@
+"""The producer step: probe a video, sample and cache its frames, plan its windows, enqueue.
+
+Frames are cached per (content hash, sampling parameters): a later job on the same video skips
+decoding entirely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from common import keys
+from common.errors import InvalidInputError, ObjectNotFoundError, VideoError
+from common.frames import read_manifest, sampling_id, write_frame_cache
+from common.jobstate import cancel_video, fail_video, job_store
+from common.pipeline import TASK_PREPARE, PipelineContext
+from common.schemas import VideoRef, VideoState, VideoTask
+from common.storage import ObjectStore, read_model_or_none, write_model
+from common.video import content_hash, probe_video, sample_frames
+from common.windows import plan_batches, plan_windows
+
+log = logging.getLogger(__name__)
+
+
+class ObjectIdentity(BaseModel):
+    """Remembers an object's content hash while its etag and size are unchanged."""
+
+    etag: str
+    size: int
+    content_hash: str
+
+
+@contextlib.contextmanager
+def local_video(ctx: PipelineContext, ref: VideoRef) -> Iterator[Path]:
+    """A filesystem path to the video's bytes (the object itself, or a temporary download)."""
+    direct = ctx.store.local_path(ref.bucket, ref.key)
+    if direct is not None:
+        yield direct
+        return
+    with tempfile.TemporaryDirectory(prefix="seglocate-") as tmp:
+        path = Path(tmp) / (Path(ref.key).name or "video")
+        try:
+            ctx.store.get_file(ref.bucket, ref.key, path)
+        except ObjectNotFoundError:
+            raise VideoError(ref.name, f"no such object {ref.bucket}/{ref.key}") from None
+        yield path
+
+
+def resolve_content_hash(ctx: PipelineContext, ref: VideoRef) -> str:
+    """The SHA-256 of the video's bytes, from the identity index when the object is unchanged."""
+    try:
+        info = ctx.store.stat(ref.bucket, ref.key)
+    except ObjectNotFoundError:
+        raise VideoError(ref.name, f"no such object {ref.bucket}/{ref.key}") from None
+    if info.size == 0:
+        raise VideoError(ref.name, "empty file (0 bytes)")
+    index_key = keys.object_identity(ref.bucket, ref.key)
+    work = ctx.settings.work_bucket
+    known = read_model_or_none(ctx.store, work, index_key, ObjectIdentity)
+    if known and known.etag == info.etag and known.size == info.size:
+        return known.content_hash
+    with local_video(ctx, ref) as path:
+        digest = content_hash(path)
+    write_model(
+        ctx.store,
+        work,
+        index_key,
+        ObjectIdentity(etag=info.etag, size=info.size, content_hash=digest),
+    )
+    return digest
+
+
+def remember_content_hash(store: ObjectStore, work_bucket: str, ref: VideoRef, digest: str) -> None:
+    """Record a hash computed elsewhere (the client computes it when uploading)."""
+    info = store.stat(ref.bucket, ref.key)
+    write_model(
+        store,
+        work_bucket,
+        keys.object_identity(ref.bucket, ref.key),
+        ObjectIdentity(etag=info.etag, size=info.size, content_hash=digest),
+    )
+
+
+def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
+    """Probe, sample (or reuse cached frames), plan windows and batches, enqueue preparation."""
+    jobs = job_store(ctx)
+    spec = jobs.spec(task.job_id)
+    ref = spec.videos[task.video_index]
+    plan = jobs.plan(task.job_id, task.video_index, ref.name)
+    if plan.status.finished:
+        return
+    if jobs.is_cancelled(task.job_id):
+        cancel_video(ctx, spec, task.video_index)
+        return
+    if plan.status == VideoState.scoring:  # redelivered after planning: just re-enqueue
+        ctx.enqueue(TASK_PREPARE, task)
+        return
+    plan.status = VideoState.ingesting
+    jobs.write_plan(task.job_id, plan)
+    options = spec.options
+    try:
+        scorer = ctx.scorer_for(options.scorer)
+        max_pixels = scorer.frame_requirements.max_pixels
+        sampling = sampling_id(options.fps, max_pixels)
+        digest = resolve_content_hash(ctx, ref)
+        work = ctx.settings.work_bucket
+        manifest = read_manifest(ctx.store, work, digest, sampling)
+        if manifest is None:
+            with local_video(ctx, ref) as path:
+                probe = probe_video(path, ref.name)
+                frames = sample_frames(path, probe, options.fps, max_pixels, ref.name)
+                manifest = write_frame_cache(
+                    ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
+                )
+            ctx.count("decodes")
+            log.info(
+                "job %s video %s: sampled %d frames",
+                spec.job_id,
+                ref.name,
+                len(manifest.frame_times),
+            )
+        else:
+            ctx.count("frame_cache_hits")
+        duration = manifest.probe.duration
+        windows = plan_windows(duration, options.window, options.effective_stride)
+    except InvalidInputError as exc:
+        fail_video(ctx, spec, task.video_index, str(exc))
+        return
+    plan.content_hash = digest
+    plan.sampling_id = sampling
+    plan.duration = duration
+    plan.windows = windows
+    plan.batches = plan_batches(len(windows), ctx.settings.windows_per_task)
+    plan.status = VideoState.scoring
+    jobs.write_plan(task.job_id, plan)
+    ctx.enqueue(TASK_PREPARE, task)

@@ -1,0 +1,63 @@
+"""Shared fixtures: generated media (once per session) and isolated settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from common.settings import Settings
+from producer.sample_lecture import Slide, make_lecture
+from tests import media
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+for _name in list(os.environ):
+    if _name.startswith("SEGLOCATE_"):
+        del os.environ[_name]  # tests configure Settings explicitly
+
+#: A 72 s test lecture: English slides sharing vocabulary, two Chinese slides.
+TEST_SLIDES = (
+    Slide("Physics 101: Mechanics", ("Course overview and schedule", "Office hours on Tuesday"), 11),
+    Slide("Newton's First Law", ("An object at rest stays at rest", "Inertia resists changes in motion"), 12),
+    Slide("Newton's Second Law", ("Force equals mass times acceleration", "Measured in newtons"), 13),
+    Slide("Free-Body Diagrams", ("Draw every force acting on the object", "Gravity, normal force, friction"), 12),
+    Slide("元素周期表", ("元素按原子序数排列", "同一族的元素性质相似"), 12),
+    Slide("Newton's Third Law", ("Every action has an equal and opposite reaction", "Forces come in pairs"), 12),
+)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def lecture(media_dir: Path):
+    """(path, slide spans) of a small generated lecture (960x540 H.264, moving inset)."""
+    path = media_dir / "lecture.mp4"
+    spans = make_lecture(path, TEST_SLIDES, size=(960, 540))
+    return path, spans
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(media_dir: Path) -> dict[str, Path]:
+    """One file per kind of bad input, keyed by kind."""
+    folder = media_dir / "bad"
+    folder.mkdir()
+    good = media.testsrc_clip(folder / "source.mp4", 6)
+    return {
+        "missing": folder / "does-not-exist.mp4",
+        "not_a_video": media.not_a_video(folder / "notes.mp4"),
+        "empty": media.empty_file(folder / "empty.mp4"),
+        "truncated": media.truncated(folder / "truncated.mp4", good),
+        "audio_only": media.audio_only(folder / "podcast.m4a"),
+        "zero_length": media.zero_length(folder / "zero.mp4"),
+    }
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Settings:
+    """Embedded mode with a fresh local store."""
+    return Settings(data_dir=tmp_path / "store", broker_url=None, s3_endpoint=None)

@@ -1,0 +1,78 @@
+"""Generated test media (never committed): small videos with known content and known defects."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def colour_clip(path: Path, colour: str, seconds: float, fps: float = 10, size: str = "160x90") -> Path:
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r={fps}:d={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path
+
+
+def testsrc_clip(path: Path, seconds: float, fps: float = 10, size: str = "320x180") -> Path:
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=s={size}:r={fps}:d={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path
+
+
+def vfr_clip(path: Path) -> Path:
+    """Variable frame rate: 0-3 s red at 30 fps, then 3-8 s blue at 2 fps (one MP4)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=red:s=160x90:r=30:d=3",
+        "-f", "lavfi", "-i", "color=c=blue:s=160x90:r=2:d=5",
+        "-filter_complex", "[0:v]settb=1/1000[a];[1:v]settb=1/1000[b];[a][b]concat=n=2:v=1[out]",
+        "-map", "[out]", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path
+
+
+def rotated_clip(path: Path, seconds: float = 3) -> Path:
+    """A 320x180 clip stored with a 90-degree display rotation (shown as 180x320)."""
+    plain = path.with_suffix(".plain.mp4")
+    testsrc_clip(plain, seconds)
+    ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path))
+    plain.unlink()
+    return path
+
+
+def audio_only(path: Path, seconds: float = 2) -> Path:
+    ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", str(path))
+    return path
+
+
+def zero_length(path: Path) -> Path:
+    """A valid MP4 container with a video stream and no frames."""
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=black:s=160x90:r=10:d=1", "-frames:v", "0",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path
+
+
+def truncated(path: Path, source: Path) -> Path:
+    """The first half of ``source``'s bytes (its index at the end is lost)."""
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def not_a_video(path: Path) -> Path:
+    path.write_text("These are lecture notes, not a video.\n" * 20)
+    return path
+
+
+def empty_file(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path

@@ -1,0 +1,84 @@
+"""Probing and one-pass sampling on real generated files (real ffmpeg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.errors import VideoError
+from common.video import content_hash, probe_video, sample_frames
+from tests import media
+
+EXPECTED_REASONS = {
+    "missing": "file not found",
+    "not_a_video": "not a video file",
+    "empty": "empty file",
+    "truncated": "truncated",
+    "audio_only": "audio only",
+    "zero_length": "zero-length video",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_REASONS))
+def test_bad_input_gives_one_line_naming_the_file_and_reason(bad_inputs, kind):
+    path = bad_inputs[kind]
+    with pytest.raises(VideoError) as info:
+        probe_video(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert EXPECTED_REASONS[kind] in message
+    assert "\n" not in message
+
+
+def test_probe_reads_duration_fps_and_size(tmp_path):
+    path = media.testsrc_clip(tmp_path / "t.mp4", 7.3, fps=10, size="320x180")
+    probe = probe_video(path)
+    assert probe.duration == pytest.approx(7.3, abs=0.05)
+    assert probe.fps == pytest.approx(10)
+    assert (probe.width, probe.height, probe.rotation) == (320, 180, 0)
+
+
+def test_sampling_at_1fps_gives_one_frame_per_second_including_the_tail(tmp_path):
+    path = media.testsrc_clip(tmp_path / "t.mp4", 7.3)
+    frames = list(sample_frames(path, probe_video(path), 1.0, 160 * 90))
+    assert [f.time for f in frames] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert {f.image.size for f in frames} == {(160, 90)}
+
+
+def test_sampling_at_2fps_gives_half_second_timestamps(tmp_path):
+    path = media.testsrc_clip(tmp_path / "t.mp4", 3.0)
+    frames = list(sample_frames(path, probe_video(path), 2.0, 160 * 90))
+    assert [f.time for f in frames] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+
+
+def test_variable_frame_rate_frames_show_what_is_on_screen_at_their_time(tmp_path):
+    path = media.vfr_clip(tmp_path / "vfr.mp4")  # red 0-3 s at 30 fps, blue 3-8 s at 2 fps
+    frames = list(sample_frames(path, probe_video(path), 1.0, 160 * 90))
+    colours = {f.time: ("red" if f.image.getpixel((80, 45))[0] > 200 else "blue") for f in frames}
+    assert colours[0.0] == colours[1.0] == colours[2.0] == "red"
+    assert colours[3.0] == colours[5.0] == colours[7.0] == "blue"
+
+
+def test_rotated_video_is_sampled_upright(tmp_path):
+    path = media.rotated_clip(tmp_path / "rot.mp4")
+    probe = probe_video(path)
+    assert probe.rotation in (90, 270)
+    assert probe.display_size == (180, 320)
+    frames = list(sample_frames(path, probe, 1.0, 180 * 320))
+    assert frames[0].image.size == (180, 320)
+
+
+def test_large_frames_are_resized_to_the_pixel_budget(tmp_path):
+    path = media.testsrc_clip(tmp_path / "big.mp4", 1.0, fps=2, size="3840x2160")
+    frames = list(sample_frames(path, probe_video(path), 1.0, 448 * 448))
+    width, height = frames[0].image.size
+    assert width * height <= 448 * 448 and width > height
+
+
+def test_content_hash_depends_on_bytes_only(tmp_path):
+    a = media.colour_clip(tmp_path / "a.mp4", "red", 1)
+    b = Path(tmp_path / "copy.mp4")
+    b.write_bytes(a.read_bytes())
+    c = media.colour_clip(tmp_path / "c.mp4", "blue", 1)
+    assert content_hash(a) == content_hash(b) != content_hash(c)

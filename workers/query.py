@@ -1,0 +1,94 @@
+"""Loading a job's query media (image, short clip) from the store into a :class:`LoadedQuery`."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from common.errors import ObjectNotFoundError, QueryError, VideoError
+from common.scorers.base import LoadedQuery, Scorer
+from common.schemas import JobSpec
+from common.storage import ObjectStore
+from common.video import probe_video, sample_frames
+
+#: Longest query clip accepted, seconds.
+MAX_QUERY_CLIP_S = 30.0
+#: Loaded queries kept per process (one per recent job).
+_CACHE_SIZE = 8
+_cache: OrderedDict[tuple[str, str], LoadedQuery] = OrderedDict()
+
+
+def load_query(
+    store: ObjectStore, videos_bucket: str, spec: JobSpec, scorer: Scorer
+) -> LoadedQuery:
+    """The job's query with media decoded, checked against the scorer; cached per process."""
+    cache_key = (spec.job_id, scorer.info.name)
+    if cache_key in _cache:
+        _cache.move_to_end(cache_key)
+        return _cache[cache_key]
+    query = spec.query
+    loaded = LoadedQuery(text=query.text, instruction=query.instruction, video_fps=spec.options.fps)
+    unsupported = query.kinds() - scorer.query_kinds
+    if unsupported:
+        raise QueryError(
+            "query",
+            f"the {scorer.info.name} scorer cannot use a {'/'.join(sorted(unsupported))} query "
+            f"(it takes {', '.join(sorted(scorer.query_kinds))})",
+        )
+    if query.image:
+        loaded.image = _load_image(store, videos_bucket, query.image)
+    if query.video:
+        loaded.video_frames = _load_clip(
+            store,
+            videos_bucket,
+            query.video,
+            spec.options.fps,
+            scorer.frame_requirements.max_pixels,
+        )
+    scorer.check_query(loaded)
+    _cache[cache_key] = loaded
+    if len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return loaded
+
+
+def _load_image(store: ObjectStore, bucket: str, key: str) -> Image.Image:
+    subject = f"query image {key}"
+    try:
+        data = store.get_bytes(bucket, key)
+    except ObjectNotFoundError:
+        raise QueryError(subject, "not found in the store") from None
+    if not data:
+        raise QueryError(subject, "empty file (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise QueryError(subject, f"not a readable image ({exc})") from None
+    if image.width < 1 or image.height < 1:
+        raise QueryError(subject, "image has no pixels")
+    return image.convert("RGB")
+
+
+def _load_clip(store: ObjectStore, bucket: str, key: str, fps: float, max_pixels: int) -> list:
+    subject = f"query video {key}"
+    with tempfile.TemporaryDirectory(prefix="seglocate-query-") as tmp:
+        path = Path(tmp) / "clip"
+        try:
+            store.get_file(bucket, key, path)
+        except ObjectNotFoundError:
+            raise QueryError(subject, "not found in the store") from None
+        try:
+            probe = probe_video(path, subject)
+            if probe.duration > MAX_QUERY_CLIP_S:
+                raise QueryError(
+                    subject,
+                    f"{probe.duration:.1f}s long; query clips are at most {MAX_QUERY_CLIP_S:g}s",
+                )
+            return list(sample_frames(path, probe, fps, max_pixels, subject))
+        except VideoError as exc:
+            raise QueryError(subject, exc.reason) from None

@@ -1,0 +1,167 @@
+"""The GPU-queue steps: a video's query-independent preparation, then scoring batches of windows."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from common import keys
+from common.errors import InvalidInputError, ObjectNotFoundError, SeglocateError
+from common.frames import FrameManifest, FrameReader, read_manifest
+from common.jobstate import cancel_video, fail_video, job_store
+from common.pipeline import TASK_AGGREGATE, TASK_SCORE, PipelineContext
+from common.scorers.base import Scorer, WindowInput
+from common.schemas import BatchScores, BatchTask, JobSpec, VideoPlan, VideoState, VideoTask
+from common.storage import ObjectStore
+from common.windows import frames_in_window
+from workers.query import load_query
+
+log = logging.getLogger(__name__)
+
+
+class ScorerMismatchError(SeglocateError):
+    """The job asks for a scorer this worker does not serve."""
+
+
+def _scorer_for_job(ctx: PipelineContext, spec: JobSpec) -> Scorer:
+    name = spec.options.scorer
+    if ctx.served_scorers is not None and name not in ctx.served_scorers:
+        served = ", ".join(sorted(ctx.served_scorers))
+        raise ScorerMismatchError(
+            f"scorer {name!r}: this worker serves {served} (SEGLOCATE_SCORER); "
+            f"start a worker with SEGLOCATE_SCORER={name}"
+        )
+    return ctx.scorer_for(name)
+
+
+def _manifest(ctx: PipelineContext, plan: VideoPlan) -> FrameManifest:
+    assert plan.content_hash and plan.sampling_id
+    manifest = read_manifest(
+        ctx.store, ctx.settings.work_bucket, plan.content_hash, plan.sampling_id
+    )
+    if manifest is None:
+        raise SeglocateError(f"{plan.video}: cached frames are missing from the store")
+    return manifest
+
+
+def load_features(
+    ctx: PipelineContext, scorer: Scorer, manifest: FrameManifest, compute: bool
+) -> dict[str, Any] | None:
+    """The scorer's cached per-video features; computed and stored first if ``compute``."""
+    if scorer.features_id is None:
+        return None
+    store: ObjectStore = ctx.store
+    work = ctx.settings.work_bucket
+    key = keys.features(scorer.features_id, manifest.content_hash, manifest.sampling_id)
+    try:
+        return json.loads(store.get_bytes(work, key))
+    except ObjectNotFoundError:
+        if not compute:
+            raise
+    reader = FrameReader(store, work, manifest)
+    features = scorer.extract_features(reader.iter_frames())
+    ctx.count("feature_extractions")
+    store.put_bytes(work, key, json.dumps(features).encode(), "application/json")
+    return features
+
+
+def _video_context(ctx: PipelineContext, task: VideoTask) -> tuple[JobSpec, VideoPlan] | None:
+    """Spec and plan if the video still needs work; handles cancellation."""
+    jobs = job_store(ctx)
+    spec = jobs.spec(task.job_id)
+    plan = jobs.plan(task.job_id, task.video_index, spec.videos[task.video_index].name)
+    if plan.status != VideoState.scoring:
+        return None
+    if jobs.is_cancelled(task.job_id):
+        cancel_video(ctx, spec, task.video_index)
+        return None
+    return spec, plan
+
+
+def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
+    """Check the scorer and query, compute cached features, enqueue unscored batches."""
+    found = _video_context(ctx, task)
+    if found is None:
+        return
+    spec, plan = found
+    try:
+        scorer = _scorer_for_job(ctx, spec)
+        load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+        load_features(ctx, scorer, _manifest(ctx, plan), compute=True)
+    except (InvalidInputError, ScorerMismatchError) as exc:
+        fail_video(ctx, spec, task.video_index, str(exc))
+        return
+    done = job_store(ctx).scored_batches(task.job_id, task.video_index)
+    pending = [b for b in range(len(plan.batches)) if b not in done]
+    for batch_index in pending:
+        ctx.enqueue(
+            TASK_SCORE,
+            BatchTask(job_id=task.job_id, video_index=task.video_index, batch_index=batch_index),
+        )
+    if not pending:
+        ctx.enqueue(TASK_AGGREGATE, task)
+
+
+def _check_scores(scores: list[float], expected: int, scorer: Scorer) -> list[float]:
+    if len(scores) != expected:
+        raise SeglocateError(
+            f"scorer {scorer.info.name}: returned {len(scores)} scores for {expected} windows"
+        )
+    checked = []
+    for score in scores:
+        if not math.isfinite(score):
+            raise SeglocateError(f"scorer {scorer.info.name}: returned a non-finite score")
+        checked.append(round(min(100.0, max(0.0, float(score))), 4))
+    return checked
+
+
+def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
+    """Score one batch of windows and store the scores at their deterministic key."""
+    found = _video_context(ctx, task)
+    if found is None:
+        return
+    spec, plan = found
+    jobs = job_store(ctx)
+    key = keys.batch_scores(task.job_id, task.video_index, task.batch_index)
+    work = ctx.settings.work_bucket
+    if not ctx.store.exists(work, key):
+        try:
+            scorer = _scorer_for_job(ctx, spec)
+            query = load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+            manifest = _manifest(ctx, plan)
+            features = load_features(ctx, scorer, manifest, compute=True)
+            first, end = plan.batches[task.batch_index]
+            windows = []
+            reader = FrameReader(ctx.store, work, manifest) if scorer.needs_window_pixels else None
+            for span in plan.windows[first:end]:
+                indices = frames_in_window(manifest.frame_times, span.start, span.end)
+                frames = reader.frames(indices) if reader else []
+                windows.append(
+                    WindowInput(
+                        start=span.start,
+                        end=span.end,
+                        frame_indices=indices,
+                        frames=frames,
+                        fps=manifest.fps,
+                    )
+                )
+            scores = _check_scores(
+                scorer.score_windows(query, windows, features), len(windows), scorer
+            )
+        except (InvalidInputError, ScorerMismatchError) as exc:
+            fail_video(ctx, spec, task.video_index, str(exc))
+            return
+        batch = BatchScores(
+            job_id=task.job_id,
+            video_index=task.video_index,
+            batch_index=task.batch_index,
+            first_window=first,
+            scores=scores,
+            scorer=scorer.info,
+        )
+        ctx.store.put_bytes(work, key, batch.model_dump_json().encode(), "application/json")
+        ctx.count("windows_scored", len(scores))
+    if len(jobs.scored_batches(task.job_id, task.video_index)) >= len(plan.batches):
+        ctx.enqueue(TASK_AGGREGATE, VideoTask(job_id=task.job_id, video_index=task.video_index))
