@@ -46,3 +46,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 QUEUES = (QUEUE_CPU, QUEUE_GPU)
+
+
+def send_task(app: Any, task_name: str, payload: Any) -> None:
+    """Publish one step as a JSON message to its queue (payloads are object keys, never frames)."""
+    app.send_task(
+        task_name,
+        kwargs={"payload": payload.model_dump(mode="json")},
+        queue=TASK_QUEUES[task_name],
+    )

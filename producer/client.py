@@ -251,6 +251,8 @@ class Client:
         if min_score is not None:
             option_values["min_score"] = min_score
         options = JobOptions.model_validate(option_values)
+        if not self.embedded:
+            self._check_some_worker_serves(scorer_name)
         job_query = self._build_query(query, query_image, query_video, instruction, scorer_name)
         refs, rejected = self.resolve_videos(videos)
         spec = JobSpec(
@@ -271,6 +273,21 @@ class Client:
         elif isinstance(dispatcher, EmbeddedDispatcher):
             dispatcher.run_here()
         return Job(self, spec.job_id, dispatcher)
+
+    def _check_some_worker_serves(self, scorer_name: str) -> None:
+        """Fail fast when live gpu workers exist and none serves ``scorer_name``."""
+        from common.heartbeat import live_workers
+
+        gpu_workers = [
+            w for w in live_workers(self.store, self.settings.work_bucket) if "gpu" in w.queues
+        ]
+        served = sorted({w.scorer for w in gpu_workers if w.scorer})
+        if gpu_workers and scorer_name not in served:
+            raise InvalidInputError(
+                f"scorer {scorer_name!r}",
+                f"no live worker serves it (gpu workers serve {', '.join(served)}); "
+                f"start one with SEGLOCATE_SCORER={scorer_name}",
+            )
 
     def _build_query(
         self,

@@ -7,8 +7,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from common.celery_config import celery_config
-from common.pipeline import TASK_QUEUES
+from common.celery_config import celery_config, send_task
 from common.settings import Settings
 from common.storage import ObjectStore
 
@@ -28,11 +27,7 @@ class CeleryDispatcher:
         self.app.conf.update(celery_config(settings))
 
     def send(self, task_name: str, payload: BaseModel) -> None:
-        self.app.send_task(
-            task_name,
-            kwargs={"payload": payload.model_dump(mode="json")},
-            queue=TASK_QUEUES[task_name],
-        )
+        send_task(self.app, task_name, payload)
 
     def start(self) -> None:
         return None

@@ -1,0 +1,104 @@
+"""Worker records in the work bucket: which scorer each worker serves, its load and task counts.
+
+``workers/{node}.json`` is rewritten at start and at most every :data:`HEARTBEAT_INTERVAL_S`.
+The client reads these to fail fast when no live worker serves a job's scorer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from common.schemas import utc_now
+from common.storage import ObjectStore, write_model
+
+#: Seconds between heartbeat writes while tasks run.
+HEARTBEAT_INTERVAL_S = 1.0
+#: A worker silent for longer than this is presumed gone.
+HEARTBEAT_STALE_S = 90.0
+WORKERS_PREFIX = "workers/"
+
+
+class WorkerRecord(BaseModel):
+    node: str
+    pid: int
+    queues: list[str]
+    scorer: str | None  #: the scorer served on the gpu queue (None: cpu only)
+    scorer_loads: int = 0  #: times this process built its scorer (one expected)
+    tasks_done: int = 0
+    started_at: datetime = Field(default_factory=utc_now)
+    last_seen: datetime = Field(default_factory=utc_now)
+
+    def alive(self, now: datetime | None = None) -> bool:
+        return (now or utc_now()) - self.last_seen < timedelta(seconds=HEARTBEAT_STALE_S)
+
+
+class Heartbeat:
+    """Keeps this process's :class:`WorkerRecord` up to date in the store."""
+
+    def __init__(
+        self, store: ObjectStore, bucket: str, queues: list[str], scorer: str | None
+    ) -> None:
+        self.store = store
+        self.bucket = bucket
+        node = f"{socket.gethostname()}-{os.getpid()}"
+        self.record = WorkerRecord(node=node, pid=os.getpid(), queues=queues, scorer=scorer)
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="seglocate-heartbeat", daemon=True)
+
+    @property
+    def key(self) -> str:
+        return f"{WORKERS_PREFIX}{self.record.node}.json"
+
+    def start(self) -> None:
+        self.flush()
+        self._thread.start()
+
+    def update(self, tasks_done: int | None = None, scorer_loads: int | None = None) -> None:
+        with self._lock:
+            if tasks_done is not None:
+                self.record.tasks_done = tasks_done
+            if scorer_loads is not None:
+                self.record.scorer_loads = scorer_loads
+        self._dirty.set()
+
+    def flush(self) -> None:
+        with self._lock:
+            self.record.last_seen = utc_now()
+            record = self.record.model_copy()
+        try:
+            write_model(self.store, self.bucket, self.key, record)
+        except Exception:  # a heartbeat must never break a task
+            pass
+
+    def _loop(self) -> None:
+        waited = 0.0
+        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+            waited += HEARTBEAT_INTERVAL_S
+            if self._dirty.is_set() or waited >= HEARTBEAT_STALE_S / 3:
+                self._dirty.clear()
+                waited = 0.0
+                self.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.flush()
+
+
+def live_workers(store: ObjectStore, bucket: str) -> list[WorkerRecord]:
+    """Records of workers seen recently."""
+    records = []
+    for key in store.list_keys(bucket, WORKERS_PREFIX):
+        try:
+            record = WorkerRecord.model_validate_json(store.get_bytes(bucket, key))
+        except Exception:
+            continue
+        if record.alive():
+            records.append(record)
+    return records

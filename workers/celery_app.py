@@ -1,0 +1,116 @@
+"""The Celery app: every pipeline step as a task, JSON only, late acks, resident scorer.
+
+Start workers with ``seglocate worker`` (see :mod:`workers.launch`). The queue a worker serves
+comes from ``SEGLOCATE_WORKER_QUEUES`` (set by the launcher); a worker on the ``gpu`` queue
+builds and loads its scorer (``SEGLOCATE_SCORER``) once per process at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from common.celery_config import celery_config, send_task
+from common.errors import StoreUnavailableError
+from common.pipeline import QUEUE_GPU, TASK_QUEUES, PipelineContext
+from common.settings import Settings
+from common.storage import open_store
+from workers import resident
+from workers.guard import RedeliveryGuard
+from common.heartbeat import Heartbeat
+from workers.steps import run_step
+
+log = logging.getLogger("seglocate.worker")
+
+#: Retries of a task whose store or broker call failed, with exponential backoff.
+MAX_TRANSIENT_RETRIES = 8
+
+_settings = Settings()
+app = Celery("seglocate")
+app.conf.update(celery_config(_settings))
+
+
+class _WorkerState:
+    ctx: PipelineContext | None = None
+    heartbeat: Heartbeat | None = None
+    tasks_done = 0
+
+
+def worker_queues() -> list[str]:
+    return [q for q in os.environ.get("SEGLOCATE_WORKER_QUEUES", "cpu,gpu").split(",") if q]
+
+
+def context() -> PipelineContext:
+    """This process's pipeline context (store, enqueue, resident scorer), built once."""
+    if _WorkerState.ctx is None:
+        settings = Settings()
+        store = open_store(settings)
+        serves_gpu = QUEUE_GPU in worker_queues()
+        _WorkerState.ctx = PipelineContext(
+            settings=settings,
+            store=store,
+            enqueue=lambda name, payload: send_task(app, name, payload),
+            scorer_for=lambda name: resident.resident_scorer(name, settings),
+            served_scorers=frozenset({settings.scorer}) if serves_gpu else None,
+        )
+    return _WorkerState.ctx
+
+
+@worker_process_init.connect
+def _load_resident_scorer(**_: Any) -> None:
+    """Once per worker process: build the context and load the gpu queue's scorer."""
+    ctx = context()
+    queues = worker_queues()
+    scorer_name = ctx.settings.scorer if QUEUE_GPU in queues else None
+    if scorer_name is not None:
+        scorer = ctx.scorer_for(scorer_name)
+        load = getattr(scorer, "load", None)
+        if callable(load):
+            load()
+    _WorkerState.heartbeat = Heartbeat(ctx.store, ctx.settings.work_bucket, queues, scorer_name)
+    _WorkerState.heartbeat.update(scorer_loads=resident.load_count)
+    _WorkerState.heartbeat.start()
+
+
+@worker_process_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    if _WorkerState.heartbeat is not None:
+        _WorkerState.heartbeat.stop()
+
+
+def _register(task_name: str) -> Task:
+    @app.task(
+        name=task_name,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=(StoreUnavailableError, ConnectionError, TimeoutError),
+        retry_backoff=1,
+        retry_backoff_max=30,
+        retry_jitter=True,
+        max_retries=MAX_TRANSIENT_RETRIES,
+        queue=TASK_QUEUES[task_name],
+    )
+    def step(self: Task, payload: dict[str, Any]) -> None:
+        ctx = context()
+        guard = RedeliveryGuard(ctx, task_name, payload)
+        if not guard.admit():
+            return
+        try:
+            run_step(ctx, task_name, payload)
+        finally:
+            guard.done()  # skipped only when the worker dies mid-task
+        _WorkerState.tasks_done += 1
+        if _WorkerState.heartbeat is not None:
+            _WorkerState.heartbeat.update(
+                tasks_done=_WorkerState.tasks_done, scorer_loads=resident.load_count
+            )
+
+    return step
+
+
+TASKS = {name: _register(name) for name in TASK_QUEUES}

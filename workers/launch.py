@@ -1,0 +1,109 @@
+"""``seglocate worker``: start Celery worker processes for the cpu and/or gpu queues.
+
+- ``--queues cpu``: a prefork worker (``--concurrency`` processes) for ingest and aggregation.
+- ``--queues gpu``: one process (solo pool) holding the resident scorer; with ``--gpus 0,1``
+  one such process per GPU, each with ``CUDA_VISIBLE_DEVICES`` set before CUDA is touched.
+- ``--queues cpu,gpu`` (default): one process runs the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from common.errors import InvalidInputError
+from common.pipeline import QUEUE_CPU, QUEUE_GPU
+from common.settings import Settings
+
+
+def parse_queues(queues: str) -> list[str]:
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in names if q not in (QUEUE_CPU, QUEUE_GPU)]
+    if not names or unknown:
+        raise InvalidInputError(f"--queues {queues!r}", f"choose from {QUEUE_CPU}, {QUEUE_GPU}")
+    return names
+
+
+def parse_gpus(gpus: str | None) -> list[str]:
+    if not gpus:
+        return []
+    ids = [g.strip() for g in gpus.split(",") if g.strip()]
+    if not all(g.isdigit() for g in ids):
+        raise InvalidInputError(
+            f"--gpus {gpus!r}", "expected comma-separated GPU numbers, e.g. 0,1"
+        )
+    return ids
+
+
+def worker_command(
+    queues: Sequence[str], name: str, concurrency: int | None, loglevel: str
+) -> list[str]:
+    """The ``celery worker`` command line for one worker process group."""
+    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker"]
+    cmd += [
+        "-Q",
+        ",".join(queues),
+        "-n",
+        f"{name}@%h",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if QUEUE_GPU in queues:
+        cmd += ["--pool", "solo"]  # one resident model per process; nothing forks after CUDA
+    else:
+        cmd += ["--pool", "prefork", "--concurrency", str(concurrency or os.cpu_count() or 1)]
+    return cmd
+
+
+def planned_processes(
+    queues: list[str], gpus: list[str], concurrency: int | None, loglevel: str
+) -> list[tuple[list[str], dict[str, str]]]:
+    """(command, extra environment) for every worker process to start."""
+    plans: list[tuple[list[str], dict[str, str]]] = []
+    if gpus and QUEUE_GPU in queues:
+        if QUEUE_CPU in queues:
+            plans.append(
+                (
+                    worker_command([QUEUE_CPU], "cpu", concurrency, loglevel),
+                    {"SEGLOCATE_WORKER_QUEUES": QUEUE_CPU},
+                )
+            )
+        for gpu in gpus:
+            env = {"SEGLOCATE_WORKER_QUEUES": QUEUE_GPU, "CUDA_VISIBLE_DEVICES": gpu}
+            plans.append((worker_command([QUEUE_GPU], f"gpu{gpu}", None, loglevel), env))
+    else:
+        name = "-".join(queues)
+        plans.append(
+            (
+                worker_command(queues, name, concurrency, loglevel),
+                {"SEGLOCATE_WORKER_QUEUES": ",".join(queues)},
+            )
+        )
+    return plans
+
+
+def run_worker(
+    settings: Settings, queues: str, gpus: str | None, concurrency: int | None, loglevel: str
+) -> int:
+    """Start the planned worker processes and wait; SIGINT/SIGTERM stop them all."""
+    if settings.embedded:
+        raise InvalidInputError(
+            "SEGLOCATE_BROKER_URL", "not set: workers need a broker (embedded mode runs in-process)"
+        )
+    plans = planned_processes(parse_queues(queues), parse_gpus(gpus), concurrency, loglevel)
+    children = [subprocess.Popen(cmd, env={**os.environ, **extra}) for cmd, extra in plans]
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)
