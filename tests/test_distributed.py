@@ -1,0 +1,136 @@
+"""Distributed mode against real servers: redis-server, SeaweedFS S3 and `celery worker`s."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from common import keys
+from common.errors import InvalidInputError
+from common.heartbeat import live_workers
+from common.schemas import JobResult, JobState, VideoState
+from common.storage import open_store, read_model_or_none
+from producer.client import Client
+from producer.sample_lecture import Slide, make_lecture
+from tests.cluster import Cluster, wait_until
+from tests.fixtures_services import redis_server, s3_server  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+#: Five short "course" lectures; only lecture 3 shows the queried slide.
+COURSE = [
+    [Slide(f"Lecture {n} Introduction", ("Overview of today", "Reading list"), 8),
+     Slide(title, ("Key points of the topic", "Worked example"), 8)]
+    for n, title in enumerate(
+        ["Vector Addition", "Projectile Motion", "Circular Motion", "Conservation of Momentum", "Simple Harmonic Oscillator"],
+        start=1,
+    )
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server, s3_server, tmp_path_factory):  # noqa: F811
+    cluster = Cluster(redis_server.url, s3_server, tmp_path_factory.mktemp("cluster"))
+    cluster.start_worker("cpu", concurrency=1)
+    cluster.start_worker("gpu")
+    store = open_store(cluster.settings)
+    wait_until(lambda: len(live_workers(store, cluster.settings.work_bucket)) >= 2, 60, what="2 workers up")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def course(cluster, tmp_path_factory):
+    """Five lectures uploaded under ``course/`` in the videos bucket."""
+    folder = tmp_path_factory.mktemp("course")
+    store = open_store(cluster.settings)
+    for n, slides in enumerate(COURSE, start=1):
+        path = folder / f"lecture{n}.mp4"
+        make_lecture(path, slides, size=(640, 360))
+        store.put_file(cluster.settings.videos_bucket, f"course/lecture{n}.mp4", path)
+    return folder
+
+
+def poll_results_bucket(cluster, job_id: str, timeout: float = 240) -> JobResult:
+    """Read the result the way any language would: poll the bucket for result.json."""
+    store = open_store(cluster.settings)
+    bucket = cluster.settings.results_bucket
+
+    def found():
+        return read_model_or_none(store, bucket, keys.result_json(job_id), JobResult)
+
+    try:
+        return wait_until(found, timeout, interval=0.5, what=f"{bucket}/{job_id}/result.json")
+    except TimeoutError:
+        print(cluster.logs())
+        raise
+
+
+def test_a_job_submitted_through_the_client_lands_in_the_results_bucket(cluster, lecture):
+    path, spans = lecture
+    job = Client(cluster.settings).submit([path], "free-body diagram", top_k=3)
+    result = poll_results_bucket(cluster, job.job_id)
+    assert result.status == JobState.succeeded
+    truth = next(s for s in spans if s.title == "Free-Body Diagrams")
+    top = result.clips[0]
+    assert top.start < truth.end and top.end > truth.start
+    assert top.video == str(path) and 0 <= top.score <= 100
+    status = job.status()
+    assert status.state == JobState.succeeded
+    assert status.windows_done == status.windows_total == len(result.videos[0].windows) > 0
+
+
+def test_the_same_input_gives_the_same_clips_embedded_and_distributed(cluster, lecture, embedded_settings):
+    path, _ = lecture
+    distributed = Client(cluster.settings).submit([path], "Newton's second law", top_k=3).wait(timeout=240)
+    embedded = Client(embedded_settings).submit([path], "Newton's second law", top_k=3, scorer="ocr").wait(timeout=240)
+    as_tuples = lambda r: [(c.start, c.end, c.score, c.rank) for c in r.clips]  # noqa: E731
+    assert as_tuples(distributed) == as_tuples(embedded)
+    assert [w.score for w in distributed.videos[0].windows] == [w.score for w in embedded.videos[0].windows]
+
+
+def test_a_course_library_prefix_reports_every_video_and_ranks_across_them(cluster, course):
+    client = Client(cluster.settings)
+    started = time.perf_counter()
+    job = client.submit(["course/"], "circular motion", top_k=3)
+    result = job.wait(timeout=300, progress=False)
+    print(f"5-video library job: {time.perf_counter() - started:.1f}s")
+    assert result.status == JobState.succeeded
+    assert sorted(v.video for v in result.videos) == [f"course/lecture{n}.mp4" for n in range(1, 6)]
+    assert all(v.status == VideoState.succeeded and v.windows for v in result.videos)
+    assert result.clips[0].video == "course/lecture3.mp4"
+    scores = [c.score for c in result.clips]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_second_job_on_the_same_videos_reuses_the_stored_frames(cluster, course):
+    settings = cluster.settings
+    store = open_store(settings)
+    client = Client(settings)
+    client.submit(["course/*.mp4"], "projectile motion").wait(timeout=300)
+    frames_before = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "frames/")}
+    features_before = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "features/")}
+    result = client.submit(["course/*.mp4"], "vector addition").wait(timeout=300)
+    assert result.clips[0].video == "course/lecture1.mp4"
+    frames_after = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "frames/")}
+    features_after = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "features/")}
+    assert sum(k.endswith("manifest.json") for k in frames_before) >= 5
+    assert frames_after == frames_before  # no frame written again: nothing was decoded
+    assert features_after == features_before  # no OCR run again
+
+
+def test_each_worker_process_loads_its_scorer_once_across_many_tasks(cluster, course):
+    store = open_store(cluster.settings)
+    Client(cluster.settings).submit(["course/"], "momentum").wait(timeout=300)
+    time.sleep(1.5)  # one heartbeat interval
+    gpu = [w for w in live_workers(store, cluster.settings.work_bucket) if "gpu" in w.queues]
+    assert len(gpu) == 1
+    assert gpu[0].tasks_done >= 10
+    assert gpu[0].scorer_loads == 1
+
+
+def test_a_job_for_a_scorer_no_worker_serves_fails_fast(cluster, lecture):
+    path, _ = lecture
+    with pytest.raises(InvalidInputError, match="no live worker serves it"):
+        Client(cluster.settings).submit([path], "x", scorer="null-benchmark")
