@@ -15,8 +15,8 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 from common import keys
-from common.scorers.base import SampledFrame
 from common.schemas import VideoProbe
+from common.scorers.base import SampledFrame
 from common.storage import ObjectStore, read_model_or_none, write_model
 
 #: Frames per stored chunk (30 s at 1 fps).

@@ -6,6 +6,7 @@ The client reads these to fail fast when no live worker serves a job's scorer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -72,10 +73,8 @@ class Heartbeat:
         with self._lock:
             self.record.last_seen = utc_now()
             record = self.record.model_copy()
-        try:
+        with contextlib.suppress(Exception):  # a heartbeat must never break a task
             write_model(self.store, self.bucket, self.key, record)
-        except Exception:  # a heartbeat must never break a task
-            pass
 
     def _loop(self) -> None:
         waited = 0.0

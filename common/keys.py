@@ -116,3 +116,11 @@ def thumbnail(job_id: str, video_index: int, clip_number: int) -> str:
 def upload(content_hash: str, file_name: str) -> str:
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", file_name).strip("._") or "video"
     return f"uploads/{content_hash}/{safe_name}"
+
+
+def active_job(job_id: str) -> str:
+    """Marker of a job without a final result (work bucket); the reconciler scans these."""
+    return f"active/{check_job_id(job_id)}.json"
+
+
+ACTIVE_PREFIX = "active/"

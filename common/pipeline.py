@@ -60,5 +60,5 @@ class PipelineContext:
     counters: dict[str, int] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
-        """Increment a per-process counter (decodes, OCR runs, model loads): for tests/benchmarks."""
+        """Add ``n`` to a per-process counter (decodes, OCR runs): for tests and benchmarks."""
         self.counters[name] = self.counters.get(name, 0) + n

@@ -44,11 +44,20 @@ class Settings(BaseSettings):
     #: Allow video references that are http(s) URLs (off: workers read only the configured store).
     allow_url_inputs: bool = False
     #: Seconds a running task may take before the broker redelivers it (Redis visibility timeout).
-    visibility_timeout_s: int = Field(default=3600, ge=60)
+    visibility_timeout_s: int = Field(default=3600, ge=5)
     #: How many times a task whose worker died is redelivered before its video is failed.
     max_redeliveries: int = Field(default=3, ge=0, le=100)
     #: Seconds Celery keeps task results in Redis.
     result_expires_s: int = Field(default=3600, ge=60)
+    #: Seconds between a cpu worker's checks for stalled jobs (0 disables the reconciler).
+    reconcile_interval_s: float = Field(default=30.0, ge=0.0)
+    #: A job with no stored progress for this long, while the broker queues are empty, is resumed.
+    reconcile_stale_s: float = Field(default=60.0, ge=1.0)
+    #: Log format of workers: ``text`` or ``json`` (one object per line).
+    log_format: str = "text"
+    #: TESTING ONLY: a worker process exits abruptly when it ingests a video whose name
+    #: contains this text (simulates a poison message). Never set in production.
+    fault_crash_on_video: str | None = None
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from common.errors import VideoError
-from common.scorers.base import SampledFrame
 from common.schemas import VideoProbe
+from common.scorers.base import SampledFrame
 from common.windows import fit_frame_size
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _rotation(stream: dict) -> int:
     """The display-matrix rotation in degrees (as ffprobe reports it), in [0, 360)."""
     for side in stream.get("side_data_list") or []:
         if "rotation" in side:
-            return int(round(float(side["rotation"]))) % 360
+            return round(float(side["rotation"])) % 360
     rotate = (stream.get("tags") or {}).get("rotate")
     return int(rotate) % 360 if rotate else 0
 

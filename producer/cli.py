@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -75,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--json", type=Path, help="also write the result JSON here")
     cancel = sub.add_parser("cancel", help="cancel a job (finished work is kept)")
     cancel.add_argument("job_id")
+    resume = sub.add_parser("resume", help="re-enqueue a stalled job's missing work")
+    resume.add_argument("job_id")
     worker = sub.add_parser("worker", help="run a Celery worker (distributed mode)")
     worker.add_argument(
         "--queues", default="cpu,gpu", help="comma-separated queues (default cpu,gpu)"
@@ -144,11 +145,13 @@ def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
 
 def print_status(status: JobStatus, out=sys.stdout) -> None:
     print(
-        f"job {status.job_id}: {status.state.value}, windows {status.windows_done}/{status.windows_total}",
+        f"job {status.job_id}: {status.state.value}, "
+        f"windows {status.windows_done}/{status.windows_total}",
         file=out,
     )
     for video in status.videos:
-        line = f"  {video.state.value:<10} {video.windows_done:>5}/{video.windows_total:<5} {video.video}"
+        done = f"{video.windows_done:>5}/{video.windows_total:<5}"
+        line = f"  {video.state.value:<10} {done} {video.video}"
         if video.error:
             line += f"  error: {video.error}"
         print(line, file=out)
@@ -203,6 +206,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "cancel":
         client.job(args.job_id).cancel()
         print(f"job {args.job_id}: cancelled")
+        return 0
+    if args.command == "resume":
+        sent = client.job(args.job_id).resume()
+        print(
+            f"job {args.job_id}: {sent} steps re-enqueued"
+            if sent
+            else f"job {args.job_id}: already finished"
+        )
         return 0
     raise AssertionError(args.command)
 

@@ -21,7 +21,6 @@ from common import keys
 from common.errors import InvalidInputError, ObjectNotFoundError, QueryError, SeglocateError
 from common.jobstate import JobStore
 from common.pipeline import TASK_FINALIZE, TASK_INGEST
-from common.scorers import build_scorer, check_scorer_name
 from common.schemas import (
     JobOptions,
     JobResult,
@@ -36,6 +35,7 @@ from common.schemas import (
     VideoStatus,
     VideoTask,
 )
+from common.scorers import build_scorer, check_scorer_name
 from common.settings import Settings
 from common.storage import ObjectStore, open_store, read_model_or_none
 from common.video import content_hash
@@ -176,6 +176,10 @@ class Job:
             if bar is not None:
                 bar.close()
 
+    def resume(self) -> int:
+        """Re-enqueue whatever the stored state says is missing (after a broker loss)."""
+        return self.client._resume(self.job_id)
+
     def cancel(self) -> None:
         """Stop the job: queued work is skipped, running tasks stop at their next check."""
         self.client.jobs.cancel(self.job_id)
@@ -209,6 +213,22 @@ class Client:
         if self.embedded:
             return EmbeddedDispatcher(self.settings, self.store)
         return CeleryDispatcher(self.settings)
+
+    def _resume(self, job_id: str) -> int:
+        from common.pipeline import PipelineContext
+        from workers.reconcile import resume_job
+
+        dispatcher = self._dispatcher()
+        ctx = PipelineContext(
+            settings=self.settings,
+            store=self.store,
+            enqueue=dispatcher.send,
+            scorer_for=lambda name: build_scorer(name, self.settings),
+        )
+        sent = resume_job(ctx, job_id)
+        if isinstance(dispatcher, EmbeddedDispatcher):
+            dispatcher.run_here()
+        return sent
 
     def _dispatch_finalize(self, job_id: str) -> None:
         dispatcher = self._dispatcher()
@@ -263,6 +283,9 @@ class Client:
             rejected=rejected,
         )
         self.jobs.write_spec(spec)
+        self.store.put_bytes(
+            self.settings.work_bucket, keys.active_job(spec.job_id), b"{}", "application/json"
+        )
         dispatcher = self._dispatcher()
         for index in range(len(refs)):
             dispatcher.send(TASK_INGEST, VideoTask(job_id=spec.job_id, video_index=index))
@@ -343,7 +366,7 @@ class Client:
     def resolve_videos(
         self, videos: Sequence[str | os.PathLike[str]]
     ) -> tuple[list[VideoRef], list[VideoRejection]]:
-        """Local files, folders, object keys, prefixes and globs -> video references + rejections."""
+        """Local files, folders, object keys, prefixes, globs -> video references + rejections."""
         if isinstance(videos, (str, os.PathLike)):
             videos = [videos]
         refs: list[VideoRef] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,10 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         return
     plan.status = VideoState.ingesting
     jobs.write_plan(task.job_id, plan)
+    crash_on = ctx.settings.fault_crash_on_video
+    if crash_on and crash_on in ref.name:  # testing only: simulate a poison message
+        log.error("fault injection: crashing this worker on %s", ref.name)
+        os._exit(70)
     options = spec.options
     try:
         scorer = ctx.scorer_for(options.scorer)

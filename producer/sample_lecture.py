@@ -164,7 +164,8 @@ def make_lecture(
             "-f", "concat", "-safe", "0", "-i", str(Path(tmp) / "list.txt"),
             "-f", "lavfi", "-i", f"testsrc2=size={inset_w}x{inset_h}:rate={fps}",
             "-filter_complex", graph, "-map", "[out]", "-t", f"{total}",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-g", str(int(gop_seconds * fps)),
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "28",
+            "-g", str(int(gop_seconds * fps)),
             "-pix_fmt", "yuv420p", "-r", str(fps), str(path),
         ]  # fmt: skip
         subprocess.run(cmd, check=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class WorkerProcess:
     """One ``celery worker`` process group serving ``queues`` (solo pool when it serves gpu)."""
 
-    def __init__(self, env: dict[str, str], queues: str, log_path: Path, concurrency: int = 1) -> None:
+    def __init__(
+        self, env: dict[str, str], queues: str, log_path: Path, concurrency: int = 1
+    ) -> None:
         self.env = env
         self.queues = queues
         self.log_path = log_path
@@ -26,16 +29,29 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        pool = ["--pool", "solo"] if "gpu" in self.queues else ["--pool", "prefork", "--concurrency", str(self.concurrency)]
+        pool = (
+            ["--pool", "solo"]
+            if "gpu" in self.queues
+            else ["--pool", "prefork", "--concurrency", str(self.concurrency)]
+        )
         name = f"{self.queues.replace(',', '-')}-{uuid.uuid4().hex[:6]}@%h"
         cmd = [
-            sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-            "-Q", self.queues, "-n", name, "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+            sys.executable, "-m", "celery",
+            "-A", "workers.celery_app", "worker",
+            "-Q", self.queues, "-n", name, "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle",
             *pool,
         ]  # fmt: skip
         env = {**self.env, "SEGLOCATE_WORKER_QUEUES": self.queues}
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     @property
@@ -49,10 +65,8 @@ class WorkerProcess:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Kill the whole process group (the worker and its pool children) at once."""
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, sig)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=30)
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -91,7 +105,11 @@ class Cluster:
 
     @property
     def settings(self) -> Settings:
-        values = {k[len("SEGLOCATE_"):].lower(): v for k, v in self.env.items() if k.startswith("SEGLOCATE_")}
+        values = {
+            k[len("SEGLOCATE_") :].lower(): v
+            for k, v in self.env.items()
+            if k.startswith("SEGLOCATE_")
+        }
         return Settings(**values)
 
     def start_worker(self, queues: str, concurrency: int = 1, **env: str) -> WorkerProcess:
@@ -106,7 +124,9 @@ class Cluster:
         self.workers.clear()
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.workdir.glob("worker-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace")[-4000:] for p in sorted(self.workdir.glob("worker-*.log"))
+        )
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):

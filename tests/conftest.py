@@ -19,12 +19,28 @@ for _name in list(os.environ):
 
 #: A 72 s test lecture: English slides sharing vocabulary, two Chinese slides.
 TEST_SLIDES = (
-    Slide("Physics 101: Mechanics", ("Course overview and schedule", "Office hours on Tuesday"), 11),
-    Slide("Newton's First Law", ("An object at rest stays at rest", "Inertia resists changes in motion"), 12),
-    Slide("Newton's Second Law", ("Force equals mass times acceleration", "Measured in newtons"), 13),
-    Slide("Free-Body Diagrams", ("Draw every force acting on the object", "Gravity, normal force, friction"), 12),
+    Slide(
+        "Physics 101: Mechanics", ("Course overview and schedule", "Office hours on Tuesday"), 11
+    ),
+    Slide(
+        "Newton's First Law",
+        ("An object at rest stays at rest", "Inertia resists changes in motion"),
+        12,
+    ),
+    Slide(
+        "Newton's Second Law", ("Force equals mass times acceleration", "Measured in newtons"), 13
+    ),
+    Slide(
+        "Free-Body Diagrams",
+        ("Draw every force acting on the object", "Gravity, normal force, friction"),
+        12,
+    ),
     Slide("元素周期表", ("元素按原子序数排列", "同一族的元素性质相似"), 12),
-    Slide("Newton's Third Law", ("Every action has an equal and opposite reaction", "Forces come in pairs"), 12),
+    Slide(
+        "Newton's Third Law",
+        ("Every action has an equal and opposite reaction", "Forces come in pairs"),
+        12,
+    ),
 )
 
 

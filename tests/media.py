@@ -7,10 +7,14 @@ from pathlib import Path
 
 
 def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True
+    )
 
 
-def colour_clip(path: Path, colour: str, seconds: float, fps: float = 10, size: str = "160x90") -> Path:
+def colour_clip(
+    path: Path, colour: str, seconds: float, fps: float = 10, size: str = "160x90"
+) -> Path:
     ffmpeg(
         "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r={fps}:d={seconds}",
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),

@@ -1,12 +1,17 @@
 """Window scores -> clips (pure): merging, boundaries, suppression, top-k, ranking."""
 
+import itertools
+
 from common.schemas import Clip, WindowScore
 from workers.aggregate import merge_windows, rank_clips, window_shares
 
 
 def curve(scores, window=5.0, stride=None):
     stride = stride or window
-    return [WindowScore(start=i * stride, end=i * stride + window, score=s) for i, s in enumerate(scores)]
+    return [
+        WindowScore(start=i * stride, end=i * stride + window, score=s)
+        for i, s in enumerate(scores)
+    ]
 
 
 def test_adjacent_strong_windows_merge_into_one_clip_spanning_them():
@@ -29,7 +34,7 @@ def test_clips_never_overlap_and_come_best_first():
     scores = [c.score for c in clips]
     assert scores == sorted(scores, reverse=True)
     ordered = sorted(clips, key=lambda c: c.start)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         assert a.end <= b.start
 
 
@@ -52,12 +57,15 @@ def test_overlapping_windows_give_boundaries_between_window_centres():
 def test_window_shares_tile_the_timeline_without_overlap():
     shares = window_shares(curve([1, 2, 3, 4], window=5.0, stride=2.5))
     assert shares[0][0] == 0.0 and shares[-1][1] == 12.5
-    for (_, end), (start, _) in zip(shares, shares[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(shares):
         assert end == start
 
 
 def test_rank_clips_pools_videos_by_score_and_numbers_ranks():
-    a = [Clip(video="a.mp4", start=0, end=5, score=70, rank=1), Clip(video="a.mp4", start=9, end=12, score=20, rank=2)]
+    a = [
+        Clip(video="a.mp4", start=0, end=5, score=70, rank=1),
+        Clip(video="a.mp4", start=9, end=12, score=20, rank=2),
+    ]
     b = [Clip(video="b.mp4", start=3, end=8, score=88, rank=1)]
     ranked = rank_clips([("a.mp4", a), ("b.mp4", b)], top_k=2)
     assert [(c.video, c.score, c.rank) for c in ranked] == [("b.mp4", 88, 1), ("a.mp4", 70, 2)]

@@ -23,7 +23,10 @@ COURSE = [
     [Slide(f"Lecture {n} Introduction", ("Overview of today", "Reading list"), 8),
      Slide(title, ("Key points of the topic", "Worked example"), 8)]
     for n, title in enumerate(
-        ["Vector Addition", "Projectile Motion", "Circular Motion", "Conservation of Momentum", "Simple Harmonic Oscillator"],
+        [
+            "Vector Addition", "Projectile Motion", "Circular Motion",
+            "Conservation of Momentum", "Simple Harmonic Oscillator",
+        ],
         start=1,
     )
 ]  # fmt: skip
@@ -35,7 +38,9 @@ def cluster(redis_server, s3_server, tmp_path_factory):  # noqa: F811
     cluster.start_worker("cpu", concurrency=1)
     cluster.start_worker("gpu")
     store = open_store(cluster.settings)
-    wait_until(lambda: len(live_workers(store, cluster.settings.work_bucket)) >= 2, 60, what="2 workers up")
+    wait_until(
+        lambda: len(live_workers(store, cluster.settings.work_bucket)) >= 2, 60, what="2 workers up"
+    )
     yield cluster
     cluster.stop()
 
@@ -81,13 +86,23 @@ def test_a_job_submitted_through_the_client_lands_in_the_results_bucket(cluster,
     assert status.windows_done == status.windows_total == len(result.videos[0].windows) > 0
 
 
-def test_the_same_input_gives_the_same_clips_embedded_and_distributed(cluster, lecture, embedded_settings):
+def test_the_same_input_gives_the_same_clips_embedded_and_distributed(
+    cluster, lecture, embedded_settings
+):
     path, _ = lecture
-    distributed = Client(cluster.settings).submit([path], "Newton's second law", top_k=3).wait(timeout=240)
-    embedded = Client(embedded_settings).submit([path], "Newton's second law", top_k=3, scorer="ocr").wait(timeout=240)
+    distributed = (
+        Client(cluster.settings).submit([path], "Newton's second law", top_k=3).wait(timeout=240)
+    )
+    embedded = (
+        Client(embedded_settings)
+        .submit([path], "Newton's second law", top_k=3, scorer="ocr")
+        .wait(timeout=240)
+    )
     as_tuples = lambda r: [(c.start, c.end, c.score, c.rank) for c in r.clips]  # noqa: E731
     assert as_tuples(distributed) == as_tuples(embedded)
-    assert [w.score for w in distributed.videos[0].windows] == [w.score for w in embedded.videos[0].windows]
+    assert [w.score for w in distributed.videos[0].windows] == [
+        w.score for w in embedded.videos[0].windows
+    ]
 
 
 def test_a_course_library_prefix_reports_every_video_and_ranks_across_them(cluster, course):
@@ -109,12 +124,24 @@ def test_a_second_job_on_the_same_videos_reuses_the_stored_frames(cluster, cours
     store = open_store(settings)
     client = Client(settings)
     client.submit(["course/*.mp4"], "projectile motion").wait(timeout=300)
-    frames_before = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "frames/")}
-    features_before = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "features/")}
+    frames_before = {
+        k: store.stat(settings.work_bucket, k).etag
+        for k in store.list_keys(settings.work_bucket, "frames/")
+    }
+    features_before = {
+        k: store.stat(settings.work_bucket, k).etag
+        for k in store.list_keys(settings.work_bucket, "features/")
+    }
     result = client.submit(["course/*.mp4"], "vector addition").wait(timeout=300)
     assert result.clips[0].video == "course/lecture1.mp4"
-    frames_after = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "frames/")}
-    features_after = {k: store.stat(settings.work_bucket, k).etag for k in store.list_keys(settings.work_bucket, "features/")}
+    frames_after = {
+        k: store.stat(settings.work_bucket, k).etag
+        for k in store.list_keys(settings.work_bucket, "frames/")
+    }
+    features_after = {
+        k: store.stat(settings.work_bucket, k).etag
+        for k in store.list_keys(settings.work_bucket, "features/")
+    }
     assert sum(k.endswith("manifest.json") for k in frames_before) >= 5
     assert frames_after == frames_before  # no frame written again: nothing was decoded
     assert features_after == features_before  # no OCR run again

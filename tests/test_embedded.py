@@ -187,7 +187,7 @@ def test_cli_rejects_bad_queries_and_parameters_in_one_line(
 
 
 def test_cli_locate_prints_a_ranked_table_and_writes_json(embedded_settings, lecture, tmp_path):
-    path, spans = lecture
+    path, _spans = lecture
     out = tmp_path / "out.json"
     proc = run_cli(
         [

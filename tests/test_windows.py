@@ -1,5 +1,7 @@
 """Windowing arithmetic (pure)."""
 
+import itertools
+
 import pytest
 
 from common.windows import fit_frame_size, frames_in_window, plan_batches, plan_windows
@@ -29,7 +31,7 @@ def test_every_instant_is_covered_for_many_durations():
             windows = plan_windows(duration, window, stride)
             assert windows[0].start == 0.0
             assert windows[-1].end == pytest.approx(duration)
-            for a, b in zip(windows, windows[1:], strict=False):
+            for a, b in itertools.pairwise(windows):
                 assert b.start <= a.end + 1e-9, (duration, window, stride)
 
 

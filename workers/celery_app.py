@@ -12,16 +12,24 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import (
+    setup_logging,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from common.celery_config import celery_config, send_task
 from common.errors import StoreUnavailableError
-from common.pipeline import QUEUE_GPU, TASK_QUEUES, PipelineContext
+from common.heartbeat import Heartbeat
+from common.logcontext import configure_logging, work_context
+from common.pipeline import QUEUE_CPU, QUEUE_GPU, TASK_QUEUES, PipelineContext
 from common.settings import Settings
 from common.storage import open_store
 from workers import resident
 from workers.guard import RedeliveryGuard
-from common.heartbeat import Heartbeat
+from workers.reconcile import Reconciler, redis_broker_is_idle
 from workers.steps import run_step
 
 log = logging.getLogger("seglocate.worker")
@@ -37,7 +45,15 @@ app.conf.update(celery_config(_settings))
 class _WorkerState:
     ctx: PipelineContext | None = None
     heartbeat: Heartbeat | None = None
+    reconciler: Reconciler | None = None
     tasks_done = 0
+
+
+@setup_logging.connect
+def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Our handler (job id and video on every line) instead of Celery's."""
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    configure_logging(level if isinstance(level, int) else logging.INFO, _settings.log_format)
 
 
 def worker_queues() -> list[str]:
@@ -76,6 +92,21 @@ def _load_resident_scorer(**_: Any) -> None:
     _WorkerState.heartbeat.start()
 
 
+@worker_ready.connect
+def _start_reconciler(**_: Any) -> None:
+    """In the main worker process of a cpu-queue worker: resume stalled jobs periodically."""
+    ctx = context()
+    if QUEUE_CPU in worker_queues() and ctx.settings.reconcile_interval_s > 0:
+        _WorkerState.reconciler = Reconciler(ctx, lambda: redis_broker_is_idle(app))
+        _WorkerState.reconciler.start()
+
+
+@worker_shutdown.connect
+def _stop_reconciler(**_: Any) -> None:
+    if _WorkerState.reconciler is not None:
+        _WorkerState.reconciler.stop()
+
+
 @worker_process_shutdown.connect
 def _stop_heartbeat(**_: Any) -> None:
     if _WorkerState.heartbeat is not None:
@@ -97,13 +128,14 @@ def _register(task_name: str) -> Task:
     )
     def step(self: Task, payload: dict[str, Any]) -> None:
         ctx = context()
-        guard = RedeliveryGuard(ctx, task_name, payload)
-        if not guard.admit():
-            return
-        try:
-            run_step(ctx, task_name, payload)
-        finally:
-            guard.done()  # skipped only when the worker dies mid-task
+        with work_context(payload.get("job_id"), payload.get("video_index")):
+            guard = RedeliveryGuard(ctx, task_name, payload)
+            if not guard.admit():
+                return
+            try:
+                run_step(ctx, task_name, payload)
+            finally:
+                guard.done()  # skipped only when the worker dies mid-task
         _WorkerState.tasks_done += 1
         if _WorkerState.heartbeat is not None:
             _WorkerState.heartbeat.update(

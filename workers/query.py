@@ -10,8 +10,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from common.errors import ObjectNotFoundError, QueryError, VideoError
-from common.scorers.base import LoadedQuery, Scorer
 from common.schemas import JobSpec
+from common.scorers.base import LoadedQuery, Scorer
 from common.storage import ObjectStore
 from common.video import probe_video, sample_frames
 

@@ -172,6 +172,7 @@ def finalize_job(ctx: PipelineContext, task: JobTask) -> None:
         created_at=spec.created_at,
     )
     write_model(ctx.store, ctx.settings.results_bucket, keys.result_json(spec.job_id), result)
+    ctx.store.delete(ctx.settings.work_bucket, keys.active_job(spec.job_id))
     log.info("job %s finished: %s, %d clips", spec.job_id, result.status, len(clips))
 
 

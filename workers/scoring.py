@@ -12,8 +12,8 @@ from common.errors import InvalidInputError, ObjectNotFoundError, SeglocateError
 from common.frames import FrameManifest, FrameReader, read_manifest
 from common.jobstate import cancel_video, fail_video, job_store
 from common.pipeline import TASK_AGGREGATE, TASK_SCORE, PipelineContext
-from common.scorers.base import Scorer, WindowInput
 from common.schemas import BatchScores, BatchTask, JobSpec, VideoPlan, VideoState, VideoTask
+from common.scorers.base import Scorer, WindowInput
 from common.storage import ObjectStore
 from common.windows import frames_in_window
 from workers.query import load_query
