@@ -40,7 +40,9 @@ def check_key(key: str) -> str:
         reason = "absolute paths are not object keys"
     elif "\\" in key or "\x00" in key:
         reason = "backslashes and NUL are not allowed in keys"
-    elif any(part in ("", ".", "..") for part in key.rstrip("/").split("/")):
+    elif key.endswith("/"):
+        reason = "a key cannot end with '/' (that is a prefix)"
+    elif any(part in ("", ".", "..") for part in key.split("/")):
         reason = "'.', '..' and empty path segments are not allowed"
     if reason:
         raise UnsafeKeyError(f"object key {key!r}", reason)

@@ -10,6 +10,12 @@ import pytest
 from common.settings import Settings
 from producer.sample_lecture import Slide, make_lecture
 from tests import media
+from tests.fixtures_services import (  # noqa: F401  (fixtures shared by the session)
+    redis_server,
+    redis_server_factory,
+    s3_server,
+    s3_server_factory,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
