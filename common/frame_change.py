@@ -11,13 +11,17 @@ line or a new slide changes some cells, so the frame is OCR'd.
 Lecture recordings often carry a speaker-camera inset whose pixels differ in every frame, so an
 exact-duplicate or whole-frame test would OCR every frame. Cells that changed from the *previous*
 frame in at least :data:`VOLATILE_MIN_CHANGES` of the last :data:`VOLATILE_HISTORY` frames are
-*volatile* and ignored. The history is short so an inset that stops moving is trusted again soon,
-and long enough that a talking head pausing for a second stays masked.
+*volatile*; a cell volatile within the last :data:`VOLATILE_MEMORY` frames, and its eight
+neighbours, are ignored. The memory keeps a talking head that pauses for a few seconds masked;
+the neighbours cover the inset's border cells, which change only when the speaker leans their
+way. A new slide or bullet elsewhere still changes unmasked cells.
 
 When volatile cells cover more than :data:`FOOTAGE_FRACTION` of the frame, the video is mostly
 moving footage (a camera on a whiteboard, a short-form clip with captions): the mask would hide
-the text too, so frames whose volatile cells changed are OCR'd every :data:`FOOTAGE_INTERVAL`
-seconds instead.
+the text too, so a changed frame is OCR'd every :data:`FOOTAGE_INTERVAL` seconds instead.
+
+Thresholds are tuned on 1 fps sampling: video coding noise on a still slide stays below 1 grey
+level per cell, a revealed bullet line of 30 px text moves its cells by 10 or more.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ TARGET_CELLS = 576
 #: Side of one grid cell in thumbnail pixels.
 CELL_PIXELS = 8
 #: Mean absolute grey-level difference (0-255) above which a cell has changed since the
-#: reference frame. Video coding noise on a still slide stays below 1.5.
+#: reference frame.
 CHANGE_THRESHOLD = 4.0
 #: Mean absolute difference (0-255) from the previous frame above which a cell counts as moving.
 VOLATILE_THRESHOLD = 2.0
@@ -41,6 +45,8 @@ VOLATILE_THRESHOLD = 2.0
 VOLATILE_HISTORY = 8
 #: Frame-to-frame changes, out of :data:`VOLATILE_HISTORY`, that make a cell volatile.
 VOLATILE_MIN_CHANGES = 3
+#: Frames a cell stays ignored after it was last volatile.
+VOLATILE_MEMORY = 30
 #: Volatile share of the frame (0-1) above which the frame is treated as moving footage.
 FOOTAGE_FRACTION = 0.3
 #: Seconds between OCRs of moving footage whose only changes are in volatile cells.
@@ -74,12 +80,51 @@ def cell_differences(a: np.ndarray, b: np.ndarray, cell_pixels: int = CELL_PIXEL
     return diff.reshape(rows, cell_pixels, columns, cell_pixels).mean(axis=(1, 3))
 
 
+def region_changed(
+    reference: np.ndarray,
+    current: np.ndarray,
+    box: tuple[float, float, float, float],
+    frame_size: tuple[int, int],
+    threshold: float = CHANGE_THRESHOLD,
+) -> bool:
+    """Whether the pixels inside ``box`` differ between two thumbnails of the same video.
+
+    ``box`` is (left, top, right, bottom) in frame pixels of a ``frame_size`` (width, height)
+    frame. The region is cut into square blocks as tall as the box; it has changed when any
+    block's mean absolute difference (0-255) exceeds ``threshold``, so one changed word in a
+    long line counts.
+    """
+    if reference.shape != current.shape:
+        return True
+    scale_x = current.shape[1] / frame_size[0]
+    scale_y = current.shape[0] / frame_size[1]
+    left, right = max(0, int(box[0] * scale_x)), min(current.shape[1], math.ceil(box[2] * scale_x))
+    top, bottom = max(0, int(box[1] * scale_y)), min(current.shape[0], math.ceil(box[3] * scale_y))
+    if right <= left or bottom <= top:
+        return False
+    diff = np.abs(current[top:bottom, left:right] - reference[top:bottom, left:right])
+    block = bottom - top
+    starts = range(0, right - left, block)
+    return any(float(diff[:, start : start + block].mean()) > threshold for start in starts)
+
+
+def grow_mask(mask: np.ndarray) -> np.ndarray:
+    """``mask`` grown by one cell in all eight directions (boolean, same shape)."""
+    padded = np.pad(mask, 1)
+    rows, columns = mask.shape
+    grown = np.zeros_like(mask)
+    for dr in range(3):
+        for dc in range(3):
+            grown |= padded[dr : dr + rows, dc : dc + columns]
+    return grown
+
+
 class TextChangeDetector:
     """Feed frames in time order; says which ones need OCR (see the module docstring).
 
     Parameters default to the module constants: ``change_threshold`` and ``volatile_threshold``
-    (grey levels, 0-255), ``volatile_history`` and ``volatile_min_changes`` (frames),
-    ``footage_fraction`` (0-1) and ``footage_interval`` (seconds), ``cell_pixels``.
+    (grey levels, 0-255), ``volatile_history``, ``volatile_min_changes`` and ``volatile_memory``
+    (frames), ``footage_fraction`` (0-1), ``footage_interval`` (seconds), ``cell_pixels``.
     """
 
     def __init__(
@@ -89,6 +134,7 @@ class TextChangeDetector:
         volatile_threshold: float = VOLATILE_THRESHOLD,
         volatile_history: int = VOLATILE_HISTORY,
         volatile_min_changes: int = VOLATILE_MIN_CHANGES,
+        volatile_memory: int = VOLATILE_MEMORY,
         footage_fraction: float = FOOTAGE_FRACTION,
         footage_interval: float = FOOTAGE_INTERVAL,
         cell_pixels: int = CELL_PIXELS,
@@ -96,29 +142,27 @@ class TextChangeDetector:
         self.change_threshold = change_threshold
         self.volatile_threshold = volatile_threshold
         self.volatile_min_changes = volatile_min_changes
+        self.volatile_memory = volatile_memory
         self.footage_fraction = footage_fraction
         self.footage_interval = footage_interval
         self.cell_pixels = cell_pixels
         self._moves: deque[np.ndarray] = deque(maxlen=volatile_history)
+        #: Frames since each cell was last volatile (large: never).
+        self._volatile_age: np.ndarray | None = None
         self._previous: np.ndarray | None = None
         self._reference: np.ndarray | None = None
         self._reference_time = 0.0
 
-    def volatile_cells(self) -> np.ndarray | None:
-        """Boolean (rows, columns) mask of ignored cells, or None before the second frame.
+    def ignored_cells(self) -> np.ndarray | None:
+        """Boolean (rows, columns) mask of cells ignored as volatile; None before any frame.
 
-        Cells volatile now or within the last :data:`VOLATILE_MEMORY` frames, grown by one cell
-        on every side: an inset's border cells only change when the speaker leans that way.
+        A cell is ignored while it was volatile within the last ``volatile_memory`` frames, and
+        so are its eight neighbours: an inset's border cells only change when the speaker leans
+        their way.
         """
         if self._volatile_age is None:
             return None
-        recent = self._volatile_age < self.volatile_memory
-        grown = recent.copy()
-        grown[1:, :] |= recent[:-1, :]
-        grown[:-1, :] |= recent[1:, :]
-        grown[:, 1:] |= grown[:, :-1].copy()
-        grown[:, :-1] |= np.concatenate([grown[:, 1:], grown[:, -1:]], axis=1)
-        return grown
+        return grow_mask(self._volatile_age < self.volatile_memory)
 
     def needs_ocr(self, thumb: np.ndarray, time: float) -> bool:
         """Whether the frame with thumbnail ``thumb`` (from :func:`thumbnail`) at ``time`` seconds
@@ -126,17 +170,21 @@ class TextChangeDetector:
         """
         if self._previous is None or self._reference is None or thumb.shape != self._previous.shape:
             self._moves.clear()
+            rows, columns = thumb.shape[0] // self.cell_pixels, thumb.shape[1] // self.cell_pixels
+            self._volatile_age = np.full((rows, columns), np.iinfo(np.int32).max // 2, np.int32)
             return self._take_reference(thumb, time)
+        assert self._volatile_age is not None
         moved = cell_differences(thumb, self._previous, self.cell_pixels) > self.volatile_threshold
         self._moves.append(moved)
         self._previous = thumb
-        volatile = self.volatile_cells()
-        assert volatile is not None
+        volatile_now = np.sum(self._moves, axis=0) >= self.volatile_min_changes
+        self._volatile_age = np.where(volatile_now, 0, self._volatile_age + 1)
+        recently_volatile = self._volatile_age < self.volatile_memory
+        ignored = grow_mask(recently_volatile)
         changed = cell_differences(thumb, self._reference, self.cell_pixels) > self.change_threshold
-        if np.any(changed & ~volatile):
-            return self._take_reference(thumb, time)
-        footage = float(volatile.mean()) > self.footage_fraction
-        if footage and np.any(changed) and time - self._reference_time >= self.footage_interval:
+        footage = float(recently_volatile.mean()) > self.footage_fraction
+        footage_due = footage and time - self._reference_time >= self.footage_interval
+        if np.any(changed & ~ignored) or (footage_due and np.any(changed)):
             return self._take_reference(thumb, time)
         return False
 

@@ -35,14 +35,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 #: Share of a text's score given by the whole text (bag of words over every line).
 SLIDE_SHARE = 0.85
 #: Share given by the best single line: all query words on one line (a title) beat scattered ones.
 LINE_SHARE = 1.0 - SLIDE_SHARE
-#: Weight multiplier of a stopword ("the", "of", 的): near zero, not zero, so an all-stopword
-#: query still has a defined score.
-STOPWORD_FACTOR = 0.05
+#: Weight of a stopword ("the", "of", 的), whatever its frequency: near zero next to the IDF of
+#: a content word (about 0.3 to 5), not zero, so an all-stopword query still has a score.
+STOPWORD_WEIGHT = 0.01
 #: Words shorter than this (in characters) must match exactly: "law" vs "low" is not OCR noise.
 MIN_FUZZY_LENGTH = 4
 #: Lowest similarity (1 - edit distance / longer length) that still earns credit.
@@ -50,15 +51,17 @@ MIN_FUZZY_SIMILARITY = 0.75
 #: Credit for a query word found glued to the start or end of a longer OCR word ("secondlaw").
 GLUED_WORD_CREDIT = 0.75
 
-ENGLISH_STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    out over own same she should so some such than that the their theirs them then there these
-    they this those through to too under until up very was we were what when where which while
-    who whom why will with would you your yours""".split()
-)
+_ENGLISH_STOPWORDS_TEXT = """
+    a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours out over own same she should so some such than that the their theirs them
+    then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours
+"""
+#: English words that carry no topic ("the", "of", "is").
+ENGLISH_STOPWORDS = frozenset(_ENGLISH_STOPWORDS_TEXT.split())
 #: Single CJK characters that carry no topic (particles, conjunctions, measure words).
 CJK_STOPWORDS = frozenset("的了是在和与及等之也这那个或其为对以而于")
 
@@ -73,7 +76,9 @@ _CJK_RANGES = (
 _CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES)
 #: Letters of words (after case folding and accent stripping): Latin, Greek, Cyrillic, digits.
 _WORD_CLASS = "0-9a-z\u00df-\u024f\u0370-\u03ff\u0400-\u052f"
-_TOKEN_RE = re.compile(f"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[{_WORD_CLASS}]+(?:['’][{_WORD_CLASS}]+)*)")
+_TOKEN_RE = re.compile(
+    f"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[{_WORD_CLASS}]+(?:['’][{_WORD_CLASS}]+)*)"
+)
 _VOWELS = frozenset("aeiouy")
 
 
@@ -121,7 +126,7 @@ def stem(word: str) -> str:
             break
     if w.endswith("ation") and len(w) > 6:
         w = w[:-3]
-    if suffix_stripped and len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lsz" + "aeiou":
+    if suffix_stripped and len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lszaeiou":
         w = w[:-1]
     if w.endswith("y") and len(w) > 3:
         w = w[:-1] + "i"
@@ -191,7 +196,7 @@ def analyze_line(text: str) -> Line:
             words.append(Word(raw=raw, stem=stem(_undo_digit_confusion(raw))))
     joined = tuple(
         Word(raw=a.raw + b.raw, stem=stem(a.raw + b.raw))
-        for a, b in zip(words, words[1:], strict=False)
+        for a, b in pairwise(words)
         if a.raw.isalpha() and b.raw.isalpha()
     )
     return Line(
@@ -236,10 +241,9 @@ def word_similarity(query: str, text: str) -> float:
     """Credit in [0, 1] for finding query word ``query`` as OCR'd word ``text`` (both normalised).
 
     1 when equal; ``1 - distance / longer length`` when at least :data:`MIN_FUZZY_SIMILARITY`
-    (OCR noise such as ``acce1eration``); :data:`GLUED_WORD_CREDIT` when ``text`` starts or ends
-    with ``query`` (two words OCR'd without their space); else 0. Numbers, query words with digits and words
-    shorter than :data:`MIN_FUZZY_LENGTH` only match exactly; an OCR'd word may hold a digit
-    misread for a letter (``acce1eration``).
+    (OCR noise such as ``acceleratlon``); :data:`GLUED_WORD_CREDIT` when ``text`` starts or ends
+    with ``query`` (two words OCR'd without their space); else 0. Numbers, query words with
+    digits and words shorter than :data:`MIN_FUZZY_LENGTH` only match exactly.
     """
     if query == text:
         return 1.0
@@ -253,10 +257,6 @@ def word_similarity(query: str, text: str) -> float:
     if len(text) >= len(query) + 3 and (text.startswith(query) or text.endswith(query)):
         return GLUED_WORD_CREDIT
     return 0.0
-
-
-def _is_stopword(unit: str) -> bool:
-    return unit in _STOPWORD_UNITS
 
 
 @dataclass
@@ -282,20 +282,25 @@ class TextCollection:
         return cls(texts=analysed, document_frequency=frequency)
 
     def idf(self, unit: str) -> float:
-        """Inverse document frequency of ``unit``, always > 0; highest for units no text has."""
+        """Inverse document frequency of ``unit`` (BM25 form), always > 0.
+
+        ``ln(1 + (N - df + 0.5) / (df + 0.5))`` over the N texts: about 0.1 for a unit every
+        text has, ``ln(2N + 2)`` for one no text has.
+        """
         n = len(self.texts)
-        return math.log(1.0 + (n + 1) / (self.document_frequency.get(unit, 0) + 0.5))
+        df = self.document_frequency.get(unit, 0)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def weight(self, unit: str) -> float:
-        """Weight of a query unit: its IDF, times :data:`STOPWORD_FACTOR` for stopwords."""
-        factor = STOPWORD_FACTOR if _is_stopword(unit) else 1.0
-        return factor * self.idf(unit)
+        """Weight of a query unit: :data:`STOPWORD_WEIGHT` for stopwords, else its IDF."""
+        return STOPWORD_WEIGHT if unit in _STOPWORD_UNITS else self.idf(unit)
 
 
 class QueryMatcher:
     """Scores the texts of one :class:`TextCollection` against one query, 0-100 (memoised)."""
 
     def __init__(self, query: str, collection: TextCollection) -> None:
+        self.query = query
         self.collection = collection
         line = analyze_line(query)
         raw_by_stem = {w.stem: w.raw for w in line.words}
@@ -352,7 +357,9 @@ class QueryMatcher:
         return min(1.0, matched / self.total_weight)
 
 
-def text_match_score(query: str, text: Sequence[str], collection: TextCollection | None = None) -> float:
+def text_match_score(
+    query: str, text: Sequence[str], collection: TextCollection | None = None
+) -> float:
     """Score, 0-100, of one text (a list of lines) for ``query``.
 
     IDF weights come from ``collection`` (the video's distinct texts); without one, from ``text``

@@ -14,7 +14,6 @@ from common.storage import open_store, read_model_or_none
 from producer.client import Client
 from producer.sample_lecture import Slide, make_lecture
 from tests.cluster import Cluster, wait_until
-from tests.fixtures_services import redis_server, s3_server  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,7 +32,7 @@ COURSE = [
 
 
 @pytest.fixture(scope="module")
-def cluster(redis_server, s3_server, tmp_path_factory):  # noqa: F811
+def cluster(redis_server, s3_server, tmp_path_factory):
     cluster = Cluster(redis_server.url, s3_server, tmp_path_factory.mktemp("cluster"))
     cluster.start_worker("cpu", concurrency=1)
     cluster.start_worker("gpu")

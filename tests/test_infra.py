@@ -117,7 +117,7 @@ def test_start_failure_reports_log(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_redis_restart_keeps_url(redis_server_factory) -> None:  # noqa: F811
+def test_redis_restart_keeps_url(redis_server_factory) -> None:
     import redis
 
     server = redis_server_factory(password="pa ss@word")
@@ -138,8 +138,8 @@ def test_redis_restart_keeps_url(redis_server_factory) -> None:  # noqa: F811
 
 @pytest.mark.integration
 def test_two_seaweed_servers_at_once(
-    s3_server: SeaweedS3Server,  # noqa: F811
-    s3_server_factory,  # noqa: F811
+    s3_server: SeaweedS3Server,
+    s3_server_factory,
 ) -> None:
     other = s3_server_factory(buckets=["one", "two"])
     assert not set(other.ports.values()) & set(s3_server.ports.values())

@@ -186,7 +186,7 @@ def test_ensure_bucket_idempotent(store: ObjectStore, bucket: str) -> None:
 
 
 @pytest.mark.integration
-def test_ensure_bucket_idempotent_across_clients(s3_server: SeaweedS3Server) -> None:  # noqa: F811
+def test_ensure_bucket_idempotent_across_clients(s3_server: SeaweedS3Server) -> None:
     name = _bucket()
     _s3_store(s3_server).ensure_bucket(name)
     other = _s3_store(s3_server)  # no cache of known buckets
@@ -285,7 +285,7 @@ def test_open_store_local_when_no_endpoint(clean_env: pytest.MonkeyPatch, tmp_pa
 @pytest.mark.integration
 def test_open_store_s3_when_endpoint_set(
     clean_env: pytest.MonkeyPatch,
-    s3_server: SeaweedS3Server,  # noqa: F811
+    s3_server: SeaweedS3Server,
     tmp_path: Path,
 ) -> None:
     names = {"VIDEOS": _bucket(), "RESULTS": _bucket(), "WORK": _bucket()}
@@ -319,7 +319,7 @@ def test_open_store_rejects_bad_endpoint(clean_env: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.integration
 def test_s3_store_retries_while_server_restarts(
-    s3_server_factory,  # noqa: F811
+    s3_server_factory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = s3_server_factory()
@@ -359,7 +359,7 @@ def test_s3_store_retries_while_server_restarts(
 
 @pytest.mark.integration
 def test_s3_store_gives_up_after_retry_window(
-    s3_server_factory,  # noqa: F811
+    s3_server_factory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = s3_server_factory()
