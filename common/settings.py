@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     #: Root of the embedded (local folder) store; each bucket is a subfolder.
     data_dir: Path = Field(default_factory=default_data_dir)
     #: Windows per scoring task: one task should be seconds of GPU time.
-    windows_per_task: int = Field(default=16, ge=1, le=4096)
+    windows_per_task: int = Field(default=32, ge=1, le=4096)
     #: Allow video references that are http(s) URLs (off: workers read only the configured store).
     allow_url_inputs: bool = False
     #: Seconds a running task may take before the broker redelivers it (Redis visibility timeout).

@@ -171,7 +171,11 @@ class Job:
                     bar.refresh()
                 if deadline is not None and time.monotonic() > deadline:
                     raise JobTimeoutError(f"job {self.job_id}: not finished after {timeout:g}s")
-                time.sleep(poll_interval)
+                thread = getattr(self._dispatcher, "thread", None)
+                if thread is not None and thread.is_alive():
+                    thread.join(poll_interval)  # embedded: wake as soon as the job ends
+                else:
+                    time.sleep(poll_interval)
         finally:
             if bar is not None:
                 bar.close()

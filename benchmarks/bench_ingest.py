@@ -1,0 +1,71 @@
+"""Target 1: ingest (1 fps sampling, resize, store) vs a bare full decode of the same file.
+
+Also the keyframe-only path (``-skip_frame nokey``): its speed, and what it does to accuracy.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from benchmarks._util import Figure, print_table, timed, update_doc
+from benchmarks.media import lecture_720p
+from common.frames import sampling_id, write_frame_cache
+from common.scorers.ocr import MAX_PIXELS
+from common.storage import LocalObjectStore
+from common.video import probe_video, sample_frames
+from common.windows import plan_windows
+
+#: Ingest may take at most this multiple of a bare decode.
+TARGET_RATIO = 1.3
+
+
+def bare_decode(path: Path) -> None:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-an", "-f", "null", "-"],
+        check=True,
+    )
+
+
+def ingest(path: Path, store_dir: Path, keyframes_only: bool = False) -> int:
+    """Probe, sample at 1 fps to the OCR pixel budget, store the frames, plan windows."""
+    store = LocalObjectStore(store_dir)
+    probe = probe_video(path)
+    frames = sample_frames(path, probe, 1.0, MAX_PIXELS, keyframes_only=keyframes_only)
+    manifest = write_frame_cache(
+        store, "work", "bench", sampling_id(1.0, MAX_PIXELS), 1.0, MAX_PIXELS, probe, frames
+    )
+    plan_windows(probe.duration, 5.0, 5.0)
+    return len(manifest.frame_times)
+
+
+def main() -> list[Figure]:
+    path, _ = lecture_720p(10)
+    bare_decode(path)  # warm the page cache
+    _, t_decode = timed(lambda: bare_decode(path))
+    with tempfile.TemporaryDirectory() as tmp:
+        frames, t_ingest = timed(lambda: ingest(path, Path(tmp) / "a"))
+        key_frames, t_key = timed(lambda: ingest(path, Path(tmp) / "b", keyframes_only=True))
+    ratio = t_ingest / t_decode
+    figures = [
+        Figure("bare decode (ffmpeg -f null), 10 min 720p 25 fps", t_decode, "s", "-", None),
+        Figure(
+            f"ingest: {frames} frames at 1 fps, 1280x720 JPEG, stored", t_ingest, "s", "-", None
+        ),
+        Figure("ingest / bare decode", ratio, "x", f"<= {TARGET_RATIO}", ratio <= TARGET_RATIO),
+        Figure("keyframe-only ingest (10 s GOP)", t_key, "s", "-", None),
+        Figure("keyframe-only / bare decode", t_key / t_decode, "x", "-", None),
+    ]
+    table = print_table("Ingest vs decode limit (target 1)", figures)
+    note = (
+        f"\nKeyframe-only sampling decodes only the {key_frames} sampled instants' GOP heads: "
+        "content changes are seen up to one GOP (10 s) late, so clip boundaries are quantised "
+        "to the GOP; it is not the default. Measured by `python -m benchmarks.bench_ingest`."
+    )
+    update_doc("bench_ingest", table + "\n" + note)
+    return figures
+
+
+if __name__ == "__main__":
+    main()

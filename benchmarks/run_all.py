@@ -1,0 +1,32 @@
+"""``make bench``: every benchmark in one run, each printing its figures next to the targets."""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks import bench_cache, bench_ingest, bench_memory, bench_ocr, bench_queue
+from benchmarks._util import machine_description, update_doc
+
+
+def main() -> None:
+    started = time.perf_counter()
+    machine = machine_description()
+    print(f"machine: {machine}")
+    results = {}
+    for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr):
+        print(f"\n== {module.__name__} ==", flush=True)
+        results[module.__name__] = module.main()
+    total = time.perf_counter() - started
+    missed = [f"{name}: {f.name}" for name, figs in results.items() for f in figs if f.met is False]
+    summary = [
+        f"Latest `make bench` run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{total / 60:.1f} min in all, on {machine}; no GPU.",
+        "",
+        "Targets missed: " + ("; ".join(missed) if missed else "none"),
+    ]
+    update_doc("bench_summary", "\n".join(summary))
+    print("\n" + "\n".join(summary))
+
+
+if __name__ == "__main__":
+    main()
