@@ -51,25 +51,6 @@ def top_clip(scorer: OcrScorer, features: dict, times: list[float], duration: fl
     return (clips[0].start, clips[0].end) if clips else (0.0, 0.0)
 
 
-class EveryFrameOcr(OcrScorer):
-    """The baseline: OCR on every sampled frame (no change detection)."""
-
-    def extract_features(self, frames):  # type: ignore[no-untyped-def]
-        import common.scorers.ocr as ocr_module
-
-        original = ocr_module.TextChangeDetector
-
-        class Always(original):  # type: ignore[misc, valid-type]
-            def needs_ocr(self, thumb, time):  # type: ignore[no-untyped-def]
-                return True
-
-        ocr_module.TextChangeDetector = Always
-        try:
-            return super().extract_features(frames)
-        finally:
-            ocr_module.TextChangeDetector = original
-
-
 def accuracy(
     scorer: OcrScorer, features: dict, times: list[float], duration: float, spans
 ) -> float:
@@ -112,7 +93,7 @@ def main(include_baseline: bool = True) -> list[Figure]:
             Figure("mean IoU of the top clip, 5 queries, change detection", acc, "", "-", None),
         ]  # fmt: skip
         if include_baseline:
-            baseline = EveryFrameOcr()
+            baseline = OcrScorer(skip_unchanged_frames=False)
             base_features, t_every = timed(lambda: baseline.extract_features(reader.iter_frames()))
             base_acc = accuracy(baseline, base_features, times, duration, spans)
             figures += [
