@@ -114,7 +114,7 @@ def reserved_marker_in(text: str) -> str | None:
 # --- vision geometry ---------------------------------------------------------------------------
 
 
-def fit_frame_size(
+def patch_aligned_size(
     height: int,
     width: int,
     *,

@@ -1,0 +1,104 @@
+"""Qwen3VLScorer on CUDA: precision, attention choice, batching. Skipped without a GPU.
+
+``SEGLOCATE_TEST_MODEL`` may name a local directory with the real Qwen3-VL-Reranker weights
+to also run a sanity check of real scores (never downloaded here).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from common.scorers.qwen3_vl import Qwen3VLScorer
+from tests.qwen_tiny import save_tiny_reranker
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU here)"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_reranker(tmp_path_factory.mktemp("qwen3-vl-tiny-gpu"))
+
+
+def window(
+    seed: int, count: int = 6, size: int = 64, colour: tuple[int, int, int] | None = None
+) -> WindowInput:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(count):
+        if colour is None:
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        else:
+            pixels = np.full((size, size, 3), colour, dtype=np.uint8)
+        frames.append(SampledFrame(index=i, time=float(i), image=Image.fromarray(pixels)))
+    return WindowInput(
+        start=0.0, end=float(count), frame_indices=list(range(count)), frames=frames, fps=1.0
+    )
+
+
+def mixed_windows() -> list[WindowInput]:
+    return [window(1, 6), window(2, 2), window(3, 8), window(4, 4)]
+
+
+QUERY = LoadedQuery(text="a red car in the rain")
+
+
+def test_cuda_loads_bf16_and_logs_attention_and_memory(
+    tiny_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="common.scorers.qwen3_vl")
+    scorer = Qwen3VLScorer(str(tiny_dir), device="cuda")
+    scorer.load()
+    loaded = scorer._model()
+    assert loaded.device.type == "cuda" and loaded.dtype == torch.bfloat16
+    expected = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+    assert loaded.attn_implementation in {expected, "sdpa"}  # a broken flash_attn falls back
+    assert f"with {loaded.attn_implementation} attention" in caplog.text
+    assert "peak GPU memory" in caplog.text
+
+
+def test_bf16_cuda_scores_match_fp32_cpu_scores(tiny_dir: Path) -> None:
+    cpu = Qwen3VLScorer(str(tiny_dir), device="cpu").score_windows(QUERY, mixed_windows(), None)
+    gpu = Qwen3VLScorer(str(tiny_dir), device="cuda").score_windows(QUERY, mixed_windows(), None)
+    assert gpu == pytest.approx(cpu, abs=2.0)
+
+
+def test_cuda_batched_scores_equal_one_pair_at_a_time(tiny_dir: Path) -> None:
+    batched = Qwen3VLScorer(str(tiny_dir), device="cuda")
+    single = Qwen3VLScorer(str(tiny_dir), device="cuda", max_batch_pairs=1)
+    together = batched.score_windows(QUERY, mixed_windows(), None)
+    assert batched.last_stats.batches == 1
+    alone = single.score_windows(QUERY, mixed_windows(), None)
+    assert together == pytest.approx(alone, abs=1.0)
+
+
+def test_the_benchmark_runs_on_the_gpu_with_the_tiny_model(tmp_path: Path) -> None:
+    from tests.test_qwen3_vl_scorer import load_benchmark
+
+    bench = load_benchmark()
+    doc = tmp_path / "benchmarks.md"
+    args = ["--tiny", "--device", "cuda", "--windows", "8", "--single-windows", "4"]
+    assert bench.main([*args, "--frame-size", "64", "--doc", str(doc)]) == 0
+    assert "| batched (ours) | 8 |" in doc.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("SEGLOCATE_TEST_MODEL"), reason="SEGLOCATE_TEST_MODEL unset")
+def test_real_weights_prefer_the_matching_window() -> None:
+    scorer = Qwen3VLScorer(os.environ["SEGLOCATE_TEST_MODEL"], device="cuda")
+    red, blue = window(0, 5, 224, (220, 20, 20)), window(0, 5, 224, (20, 20, 220))
+    scores = scorer.score_windows(LoadedQuery(text="an entirely red screen"), [red, blue], None)
+    assert scores[0] > scores[1]
