@@ -14,7 +14,7 @@ from benchmarks.media import lecture_720p
 from common.frames import sampling_id, write_frame_cache
 from common.scorers.ocr import MAX_PIXELS
 from common.storage import LocalObjectStore
-from common.video import probe_video, sample_frames
+from common.video import probe_video, sample_jpeg_frames
 from common.windows import plan_windows
 
 #: Ingest may take at most this multiple of a bare decode.
@@ -32,7 +32,7 @@ def ingest(path: Path, store_dir: Path, keyframes_only: bool = False) -> int:
     """Probe, sample at 1 fps to the OCR pixel budget, store the frames, plan windows."""
     store = LocalObjectStore(store_dir)
     probe = probe_video(path)
-    frames = sample_frames(path, probe, 1.0, MAX_PIXELS, keyframes_only=keyframes_only)
+    frames = sample_jpeg_frames(path, probe, 1.0, MAX_PIXELS, keyframes_only=keyframes_only)
     manifest = write_frame_cache(
         store, "work", "bench", sampling_id(1.0, MAX_PIXELS), 1.0, MAX_PIXELS, probe, frames
     )
@@ -40,18 +40,32 @@ def ingest(path: Path, store_dir: Path, keyframes_only: bool = False) -> int:
     return len(manifest.frame_times)
 
 
-def main() -> list[Figure]:
+def main(repeats: int = 2) -> list[Figure]:
     path, _ = lecture_720p(10)
     bare_decode(path)  # warm the page cache
-    _, t_decode = timed(lambda: bare_decode(path))
+    decodes, ingests = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        frames, t_ingest = timed(lambda: ingest(path, Path(tmp) / "a"))
+        for i in range(repeats):  # interleaved; the best of each resists a noisy neighbour
+            decodes.append(timed(lambda: bare_decode(path))[1])
+            frames, t = timed(lambda i=i: ingest(path, Path(tmp) / f"a{i}"))
+            ingests.append(t)
         key_frames, t_key = timed(lambda: ingest(path, Path(tmp) / "b", keyframes_only=True))
+    t_decode, t_ingest = min(decodes), min(ingests)
     ratio = t_ingest / t_decode
     figures = [
-        Figure("bare decode (ffmpeg -f null), 10 min 720p 25 fps", t_decode, "s", "-", None),
         Figure(
-            f"ingest: {frames} frames at 1 fps, 1280x720 JPEG, stored", t_ingest, "s", "-", None
+            f"bare decode (ffmpeg -f null), 10 min 720p 25 fps (best of {repeats})",
+            t_decode,
+            "s",
+            "-",
+            None,
+        ),
+        Figure(
+            f"ingest: {frames} frames at 1 fps, 1280x720 JPEG, stored (best of {repeats})",
+            t_ingest,
+            "s",
+            "-",
+            None,
         ),
         Figure("ingest / bare decode", ratio, "x", f"<= {TARGET_RATIO}", ratio <= TARGET_RATIO),
         Figure("keyframe-only ingest (10 s GOP)", t_key, "s", "-", None),

@@ -31,12 +31,12 @@ import json, resource
 from pathlib import Path
 from common.frames import sampling_id, write_frame_cache
 from common.storage import LocalObjectStore
-from common.video import content_hash, probe_video, sample_frames
+from common.video import content_hash, probe_video, sample_jpeg_frames
 from common.windows import plan_batches, plan_windows
 path = Path({str(video)!r})
 store = LocalObjectStore(Path({str(store_dir)!r}))
 probe = probe_video(path)
-frames = sample_frames(path, probe, 1.0, {MAX_PIXELS})
+frames = sample_jpeg_frames(path, probe, 1.0, {MAX_PIXELS})
 manifest = write_frame_cache(store, "work", content_hash(path), sampling_id(1.0, {MAX_PIXELS}),
                              1.0, {MAX_PIXELS}, probe, frames)
 windows = plan_windows(probe.duration, 5.0, 5.0)

@@ -18,6 +18,7 @@ from common import keys
 from common.schemas import VideoProbe
 from common.scorers.base import SampledFrame
 from common.storage import ObjectStore, read_model_or_none, write_model
+from common.video import EncodedFrame
 
 #: Frames per stored chunk (30 s at 1 fps).
 FRAMES_PER_CHUNK = 30
@@ -86,17 +87,23 @@ def write_frame_cache(
     fps: float,
     max_pixels: int,
     probe: VideoProbe,
-    frames: Iterable[SampledFrame],
+    frames: Iterable[SampledFrame | EncodedFrame],
 ) -> FrameManifest:
-    """Encode and store ``frames`` chunk by chunk (bounded memory); write the manifest last."""
+    """Store ``frames`` (images, or JPEGs from ffmpeg) chunk by chunk, bounded memory; write the
+    manifest last."""
     times: list[float] = []
     pending: list[tuple[int, bytes]] = []
     size = (0, 0)
     chunk_index = 0
     for frame in frames:
-        size = frame.image.size
+        if isinstance(frame, EncodedFrame):
+            size = (frame.width, frame.height)
+            jpeg = frame.jpeg
+        else:
+            size = frame.image.size
+            jpeg = encode_jpeg(frame.image)
         times.append(frame.time)
-        pending.append((frame.index, encode_jpeg(frame.image)))
+        pending.append((frame.index, jpeg))
         if len(pending) == FRAMES_PER_CHUNK:
             store.put_bytes(
                 bucket, keys.frames_chunk(content_hash, sampling, chunk_index), _pack_chunk(pending)

@@ -13,8 +13,10 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -158,6 +160,70 @@ def probe_video(path: Path, name: str | None = None) -> VideoProbe:
     )
 
 
+@dataclass(frozen=True)
+class EncodedFrame:
+    """A sampled frame as JPEG bytes, straight from ffmpeg (no decode in Python)."""
+
+    index: int  #: position in the sampled-frame sequence (0-based)
+    time: float  #: presentation time, seconds from the start of the video
+    jpeg: bytes
+    width: int  #: pixels
+    height: int
+
+
+def split_jpeg_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Cut a stream of concatenated baseline JPEGs into whole images.
+
+    Marker segments are skipped by their lengths up to start-of-scan; in the entropy-coded data
+    a 0xFF byte is followed by 0x00 or a restart marker unless it starts the end-of-image marker.
+    """
+    buf = bytearray()
+    pos = 0  # parse position inside buf for the current image
+    in_scan = False
+    for chunk in chunks:
+        buf += chunk
+        while True:
+            if pos == 0:
+                start = buf.find(b"\xff\xd8")
+                if start < 0:
+                    del buf[:-1]
+                    break
+                del buf[:start]
+                pos, in_scan = 2, False
+            if not in_scan:
+                if len(buf) < pos + 4:
+                    break
+                if buf[pos] != 0xFF:
+                    raise ValueError("corrupt JPEG stream from ffmpeg (expected a marker)")
+                marker = buf[pos + 1]
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                if len(buf) < pos + 2 + length:
+                    break
+                pos += 2 + length
+                in_scan = marker == 0xDA  # start of scan: entropy-coded data follows
+                continue
+            found = -1
+            search = pos
+            while True:
+                k = buf.find(b"\xff", search)
+                if k < 0 or k + 1 >= len(buf):
+                    break
+                nxt = buf[k + 1]
+                if nxt == 0xD9:
+                    found = k + 2
+                    break
+                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:
+                    search = k + 2
+                    continue
+                raise ValueError("corrupt JPEG stream from ffmpeg (unexpected marker in scan)")
+            if found < 0:
+                pos = max(pos, len(buf) - 1)
+                break
+            yield bytes(buf[:found])
+            del buf[:found]
+            pos = 0
+
+
 def sample_frames(
     path: Path,
     probe: VideoProbe,
@@ -173,16 +239,70 @@ def sample_frames(
     is handled). Rotation is applied. Raises :class:`VideoError` if ffmpeg fails or the
     file decodes to far less than its stated duration (truncated).
     """
-    subject = name or str(path)
-    require_ffmpeg()
     width, height = fit_frame_size(*probe.display_size, max_pixels)
     frame_bytes = width * height * 3
+
+    def raw_frames(stdout: IO[bytes]) -> Iterator[bytes]:
+        while True:
+            buf = stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                return
+            yield buf
+
+    output = ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    for index, time_s, buf in _run_sampler(
+        path, probe, fps, (width, height), name, keyframes_only, output, raw_frames
+    ):
+        image = Image.fromarray(np.frombuffer(buf, np.uint8).reshape(height, width, 3), "RGB")
+        yield SampledFrame(index=index, time=time_s, image=image)
+
+
+#: ffmpeg MJPEG quality (2 best .. 31 worst): 3 keeps small lecture text crisp.
+JPEG_QSCALE = 3
+
+
+def sample_jpeg_frames(
+    path: Path,
+    probe: VideoProbe,
+    fps: float,
+    max_pixels: int,
+    name: str | None = None,
+    keyframes_only: bool = False,
+) -> Iterator[EncodedFrame]:
+    """As :func:`sample_frames`, but ffmpeg encodes each frame to JPEG: nothing is decoded or
+    re-encoded in Python, which keeps ingest close to the cost of a bare decode."""
+    width, height = fit_frame_size(*probe.display_size, max_pixels)
+
+    def jpegs(stdout: IO[bytes]) -> Iterator[bytes]:
+        return split_jpeg_stream(iter(lambda: stdout.read(1 << 16), b""))
+
+    output = ["-c:v", "mjpeg", "-q:v", str(JPEG_QSCALE), "-pix_fmt", "yuvj420p"]
+    output += ["-f", "image2pipe", "pipe:1"]
+    for index, time_s, jpeg in _run_sampler(
+        path, probe, fps, (width, height), name, keyframes_only, output, jpegs
+    ):
+        yield EncodedFrame(index=index, time=time_s, jpeg=jpeg, width=width, height=height)
+
+
+def _run_sampler(
+    path: Path,
+    probe: VideoProbe,
+    fps: float,
+    size: tuple[int, int],
+    name: str | None,
+    keyframes_only: bool,
+    output: list[str],
+    split: Callable[[IO[bytes]], Iterator[bytes]],
+) -> Iterator[tuple[int, float, bytes]]:
+    """Run ffmpeg once over the file; yield (index, time in seconds, payload) per sampled frame."""
+    subject = name or str(path)
+    require_ffmpeg()
+    width, height = size
     filters = f"fps=fps={fps!r}:eof_action=pass,scale={width}:{height}:flags=area,showinfo"
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info"]
     if keyframes_only:
         cmd += ["-skip_frame", "nokey"]
-    cmd += ["-i", str(path), "-an", "-sn", "-dn", "-vf", filters]
-    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    cmd += ["-i", str(path), "-an", "-sn", "-dn", "-vf", filters, *output]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     times: queue.Queue[float | None] = queue.Queue()
     errors: list[str] = []
@@ -204,17 +324,13 @@ def sample_frames(
     last_time = -1.0
     assert proc.stdout is not None
     try:
-        while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break
+        for payload in split(proc.stdout):
             pts = times.get(timeout=60)
             time_s = max(0.0, (pts if pts is not None else index / fps))
             if time_s <= last_time:  # never let a time go backwards
                 time_s = last_time + 1e-3
             last_time = time_s
-            image = Image.fromarray(np.frombuffer(buf, np.uint8).reshape(height, width, 3), "RGB")
-            yield SampledFrame(index=index, time=round(time_s, 6), image=image)
+            yield index, round(time_s, 6), payload
             index += 1
     finally:
         if proc.poll() is None:

@@ -22,7 +22,7 @@ from common.jobstate import cancel_video, fail_video, job_store
 from common.pipeline import TASK_PREPARE, PipelineContext
 from common.schemas import VideoRef, VideoState, VideoTask
 from common.storage import ObjectStore, read_model_or_none, write_model
-from common.video import content_hash, probe_video, sample_frames
+from common.video import content_hash, probe_video, sample_jpeg_frames
 from common.windows import plan_batches, plan_windows
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         if manifest is None:
             with local_video(ctx, ref) as path:
                 probe = probe_video(path, ref.name)
-                frames = sample_frames(path, probe, options.fps, max_pixels, ref.name)
+                frames = sample_jpeg_frames(path, probe, options.fps, max_pixels, ref.name)
                 manifest = write_frame_cache(
                     ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
                 )

@@ -82,3 +82,46 @@ def test_content_hash_depends_on_bytes_only(tmp_path):
     b.write_bytes(a.read_bytes())
     c = media.colour_clip(tmp_path / "c.mp4", "blue", 1)
     assert content_hash(a) == content_hash(b) != content_hash(c)
+
+
+def test_jpeg_sampling_matches_image_sampling_in_times_and_size(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from common.video import sample_jpeg_frames
+
+    path = media.testsrc_clip(tmp_path / "t.mp4", 4.5, size="320x180")
+    probe = probe_video(path)
+    images = list(sample_frames(path, probe, 2.0, 320 * 180))
+    jpegs = list(sample_jpeg_frames(path, probe, 2.0, 320 * 180))
+    assert [f.time for f in jpegs] == [f.time for f in images]
+    decoded = Image.open(io.BytesIO(jpegs[3].jpeg))
+    assert decoded.size == images[3].image.size == (320, 180)
+    diff = sum(
+        abs(a - b)
+        for a, b in zip(
+            decoded.convert("RGB").getpixel((100, 50)),
+            images[3].image.getpixel((100, 50)),
+            strict=True,
+        )
+    )
+    assert diff < 30
+
+
+def test_split_jpeg_stream_cuts_concatenated_images_at_any_chunking():
+    import io
+
+    from PIL import Image
+
+    from common.video import split_jpeg_stream
+
+    blobs = []
+    for colour in ("red", "green", "blue"):
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), colour).save(buf, "JPEG")
+        blobs.append(buf.getvalue())
+    stream = b"".join(blobs)
+    for size in (1, 7, 100, len(stream)):
+        chunks = (stream[i : i + size] for i in range(0, len(stream), size))
+        assert list(split_jpeg_stream(chunks)) == blobs
