@@ -28,9 +28,10 @@ JPEG_QUALITY = 90
 FRAME_FORMAT_VERSION = 1
 
 
-def sampling_id(fps: float, max_pixels: int) -> str:
-    """Cache key part for the sampling parameters (frames per second, pixel budget)."""
-    return f"fps{fps:g}-px{max_pixels}-v{FRAME_FORMAT_VERSION}"
+def sampling_id(fps: float, max_pixels: int, size_multiple: int = 2) -> str:
+    """Cache key part for the sampling parameters (frames per second, pixel budget, rounding)."""
+    rounding = "" if size_multiple == 2 else f"-m{size_multiple}"
+    return f"fps{fps:g}-px{max_pixels}{rounding}-v{FRAME_FORMAT_VERSION}"
 
 
 class FrameManifest(BaseModel):

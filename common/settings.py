@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     #: Verify the S3 server's TLS certificate (only meaningful for ``https://``).
     s3_verify_tls: bool = True
+    #: Seconds one S3 call keeps retrying an unreachable server before the task fails over to
+    #: Celery's retry with backoff.
+    s3_retry_window_s: float = Field(default=60.0, gt=0.0)
     videos_bucket: str = "videos"
     results_bucket: str = "results"
     work_bucket: str = "seglocate-work"

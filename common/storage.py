@@ -345,6 +345,7 @@ def open_store(settings: Settings) -> ObjectStore:
             settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
             region=settings.s3_region,
             verify_tls=settings.s3_verify_tls,
+            retry_window_s=settings.s3_retry_window_s,
         )
     else:
         store = LocalObjectStore(settings.data_dir)

@@ -231,6 +231,7 @@ def sample_frames(
     max_pixels: int,
     name: str | None = None,
     keyframes_only: bool = False,
+    size_multiple: int = 2,
 ) -> Iterator[SampledFrame]:
     """Frames at ``fps`` per second in one sequential decode, resized to at most ``max_pixels``.
 
@@ -239,7 +240,7 @@ def sample_frames(
     is handled). Rotation is applied. Raises :class:`VideoError` if ffmpeg fails or the
     file decodes to far less than its stated duration (truncated).
     """
-    width, height = fit_frame_size(*probe.display_size, max_pixels)
+    width, height = fit_frame_size(*probe.display_size, max_pixels, size_multiple)
     frame_bytes = width * height * 3
 
     def raw_frames(stdout: IO[bytes]) -> Iterator[bytes]:
@@ -268,10 +269,11 @@ def sample_jpeg_frames(
     max_pixels: int,
     name: str | None = None,
     keyframes_only: bool = False,
+    size_multiple: int = 2,
 ) -> Iterator[EncodedFrame]:
     """As :func:`sample_frames`, but ffmpeg encodes each frame to JPEG: nothing is decoded or
     re-encoded in Python, which keeps ingest close to the cost of a bare decode."""
-    width, height = fit_frame_size(*probe.display_size, max_pixels)
+    width, height = fit_frame_size(*probe.display_size, max_pixels, size_multiple)
 
     def jpegs(stdout: IO[bytes]) -> Iterator[bytes]:
         return split_jpeg_stream(iter(lambda: stdout.read(1 << 16), b""))

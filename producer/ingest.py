@@ -110,15 +110,18 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
     options = spec.options
     try:
         scorer = ctx.scorer_for(options.scorer)
-        max_pixels = scorer.frame_requirements.max_pixels
-        sampling = sampling_id(options.fps, max_pixels)
+        needs = scorer.frame_requirements
+        max_pixels, multiple = needs.max_pixels, needs.size_multiple
+        sampling = sampling_id(options.fps, max_pixels, multiple)
         digest = resolve_content_hash(ctx, ref)
         work = ctx.settings.work_bucket
         manifest = read_manifest(ctx.store, work, digest, sampling)
         if manifest is None:
             with local_video(ctx, ref) as path:
                 probe = probe_video(path, ref.name)
-                frames = sample_jpeg_frames(path, probe, options.fps, max_pixels, ref.name)
+                frames = sample_jpeg_frames(
+                    path, probe, options.fps, max_pixels, ref.name, size_multiple=multiple
+                )
                 manifest = write_frame_cache(
                     ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
                 )

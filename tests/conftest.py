@@ -83,3 +83,11 @@ def bad_inputs(media_dir: Path) -> dict[str, Path]:
 def embedded_settings(tmp_path: Path) -> Settings:
     """Embedded mode with a fresh local store."""
     return Settings(data_dir=tmp_path / "store", broker_url=None, s3_endpoint=None)
+
+
+@pytest.fixture(scope="session")
+def qwen_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen3-VL reranker saved with save_pretrained (about 1 MB)."""
+    from tests.qwen_tiny import save_tiny_reranker
+
+    return save_tiny_reranker(tmp_path_factory.mktemp("qwen3-vl-tiny-pipeline"))

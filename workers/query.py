@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from common.errors import ObjectNotFoundError, QueryError, VideoError
 from common.schemas import JobSpec
-from common.scorers.base import LoadedQuery, Scorer
+from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, Scorer
 from common.storage import ObjectStore
 from common.video import probe_video, sample_frames
 
@@ -47,7 +47,7 @@ def load_query(
             videos_bucket,
             query.video,
             spec.options.fps,
-            scorer.frame_requirements.max_pixels,
+            scorer.frame_requirements,
         )
     scorer.check_query(loaded)
     _cache[cache_key] = loaded
@@ -74,7 +74,9 @@ def _load_image(store: ObjectStore, bucket: str, key: str) -> Image.Image:
     return image.convert("RGB")
 
 
-def _load_clip(store: ObjectStore, bucket: str, key: str, fps: float, max_pixels: int) -> list:
+def _load_clip(
+    store: ObjectStore, bucket: str, key: str, fps: float, needs: FrameRequirements
+) -> list[SampledFrame]:
     subject = f"query video {key}"
     with tempfile.TemporaryDirectory(prefix="seglocate-query-") as tmp:
         path = Path(tmp) / "clip"
@@ -89,6 +91,10 @@ def _load_clip(store: ObjectStore, bucket: str, key: str, fps: float, max_pixels
                     subject,
                     f"{probe.duration:.1f}s long; query clips are at most {MAX_QUERY_CLIP_S:g}s",
                 )
-            return list(sample_frames(path, probe, fps, max_pixels, subject))
+            return list(
+                sample_frames(
+                    path, probe, fps, needs.max_pixels, subject, size_multiple=needs.size_multiple
+                )
+            )
         except VideoError as exc:
             raise QueryError(subject, exc.reason) from None

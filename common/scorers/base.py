@@ -22,6 +22,8 @@ class FrameRequirements:
 
     #: Upper bound on width*height of a sampled frame, in pixels (aspect kept).
     max_pixels: int
+    #: Sides of sampled frames are multiples of this many pixels (32 for Qwen3-VL patches).
+    size_multiple: int = 2
 
 
 @dataclass

@@ -229,7 +229,7 @@ class Qwen3VLScorer:
     ) -> None:
         self.model_id = model
         self.info = ScorerInfo(name=SCORER_NAME, model_id=model, revision=None)
-        self.frame_requirements = FrameRequirements(max_pixels=frame_max_pixels)
+        self.frame_requirements = FrameRequirements(max_pixels=frame_max_pixels, size_multiple=32)
         self.frame_max_pixels = frame_max_pixels
         self.image_min_pixels = image_min_pixels
         self.image_max_pixels = image_max_pixels
