@@ -7,12 +7,12 @@ export SEGLOCATE_DATA_DIR="${SEGLOCATE_DATA_DIR:-$PWD/.demo/store}"
 export HF_HUB_OFFLINE=1
 unset SEGLOCATE_BROKER_URL SEGLOCATE_S3_ENDPOINT
 QUERY="${QUERY:-free-body diagram}"
-start=$(date +%s.%N)
+start=$(date +%s%N)
 if [ ! -f .demo/lecture.mp4 ]; then
     echo "demo: generating a 2-minute 720p sample lecture (.demo/lecture.mp4)"
     "$VENV/bin/python" -m producer.sample_lecture .demo/lecture.mp4
 fi
 echo "demo: seglocate locate .demo/lecture.mp4 --query \"$QUERY\" --scorer ocr"
 "$VENV/bin/seglocate" locate .demo/lecture.mp4 --query "$QUERY" --scorer ocr --top-k 3 --json .demo/result.json
-end=$(date +%s.%N)
-printf 'demo: done in %.1f s (result also in .demo/result.json)\n' "$(echo "$end - $start" | bc -l 2>/dev/null || python3 -c "print($end-$start)")"
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+printf 'demo: done in %d.%01d s (result also in .demo/result.json)\n' $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))

@@ -153,7 +153,7 @@ class Job:
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=0, unit="win", desc=self.job_id, leave=False)
+            bar = tqdm(total=0, unit="win", desc=self.job_id, leave=False, disable=None)
         try:
             while True:
                 result = self.client._read_result(self.job_id)
