@@ -13,10 +13,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._util import REPO_ROOT, Figure, print_table, rss_mb, update_doc
+from benchmarks._util import (
+    REPO_ROOT,
+    Figure,
+    null_scorer_cluster,
+    print_table,
+    rss_mb,
+    update_doc,
+)
 from benchmarks.media import small_clip
-from infra.services import RedisServer, SeaweedS3Server
-from tests.cluster import Cluster, wait_until
+from tests.cluster import wait_until
 
 #: Most the producer's peak RSS may grow from a 10-minute to a 2-hour video, MB.
 TARGET_GROWTH_MB = 100.0
@@ -60,31 +66,22 @@ def worker_rss_across_tasks(workdir: Path, n_tasks: int = 1000) -> tuple[float, 
     from producer.client import Client
 
     video = small_clip(n_tasks, 1, size="160x90")
-    with RedisServer(workdir / "redis") as redis, SeaweedS3Server(workdir / "s3") as s3:
-        cluster = Cluster(
-            redis.url, s3, workdir, scorer="null-benchmark", windows_per_task=1,
-            reconcile_interval_s=0,
-        )  # fmt: skip
-        try:
-            cluster.start_worker("cpu", concurrency=1)
-            gpu = cluster.start_worker("gpu")
-            store = open_store(cluster.settings)
-            work = cluster.settings.work_bucket
+    with null_scorer_cluster(workdir, windows_per_task=1) as cluster:
+        settings = cluster.settings  # type: ignore[attr-defined]
+        gpu = next(w for w in cluster.workers if "gpu" in w.queues)  # type: ignore[attr-defined]
+        store = open_store(settings)
 
-            def gpu_tasks() -> int:
-                records = [w for w in live_workers(store, work) if "gpu" in w.queues]
-                return records[0].tasks_done if records else 0
+        def gpu_tasks() -> int:
+            records = [w for w in live_workers(store, settings.work_bucket) if "gpu" in w.queues]
+            return records[0].tasks_done if records else 0
 
-            wait_until(lambda: len(live_workers(store, work)) >= 2, 60)
-            job = Client(cluster.settings).submit([video], "x", scorer="null-benchmark", window=1.0)
-            wait_until(lambda: gpu_tasks() >= n_tasks // 10, 600, interval=0.05)
-            early = rss_mb(gpu.pid)
-            job.wait(timeout=900)
-            time.sleep(1.5)
-            late = rss_mb(gpu.pid)
-            done = gpu_tasks()
-        finally:
-            cluster.stop()
+        job = Client(settings).submit([video], "x", scorer="null-benchmark", window=1.0)
+        wait_until(lambda: gpu_tasks() >= n_tasks // 10, 600, interval=0.05)
+        early = rss_mb(gpu.pid)
+        job.wait(timeout=900)
+        time.sleep(1.5)
+        late = rss_mb(gpu.pid)
+        done = gpu_tasks()
     return early, late, done
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks._util import Figure, print_table, timed, update_doc
+from benchmarks._util import Figure, null_scorer_cluster, print_table, timed, update_doc
 from benchmarks.media import lecture_720p, small_clip
 from common.frames import FrameReader, sampling_id, write_frame_cache
 from common.scorers.base import LoadedQuery, WindowInput
@@ -20,9 +20,7 @@ from common.settings import Settings
 from common.storage import LocalObjectStore
 from common.video import content_hash, probe_video, sample_frames
 from common.windows import frames_in_window, plan_windows
-from infra.services import RedisServer, SeaweedS3Server
 from producer.client import Client
-from tests.cluster import Cluster, wait_until
 
 #: Windows per second the queue must sustain (about 10x one H100 on the 8B model).
 TARGET_WINDOWS_PER_S = 300.0
@@ -32,29 +30,15 @@ TARGET_EMBEDDED_OVERHEAD = 0.10
 
 def distributed_null(workdir: Path) -> tuple[float, float, int]:
     """(first job s, cached job s, windows) for a 1-hour video through real workers."""
-    from common.heartbeat import live_workers
-    from common.storage import open_store
-
     video = small_clip(3600, 1, size="160x90")
-    with RedisServer(workdir / "redis") as redis, SeaweedS3Server(workdir / "s3") as s3:
-        cluster = Cluster(
-            redis.url, s3, workdir, scorer="null-benchmark", windows_per_task=32,
-            reconcile_interval_s=0,
-        )  # fmt: skip
-        try:
-            cluster.start_worker("cpu", concurrency=1)
-            cluster.start_worker("gpu")
-            store = open_store(cluster.settings)
-            wait_until(lambda: len(live_workers(store, cluster.settings.work_bucket)) >= 2, 60)
-            client = Client(cluster.settings)
-            first, t_first = timed(
-                lambda: client.submit([video], "x", scorer="null-benchmark").wait(timeout=600)
-            )
-            _, t_cached = timed(
-                lambda: client.submit([video], "y", scorer="null-benchmark").wait(timeout=600)
-            )
-        finally:
-            cluster.stop()
+    with null_scorer_cluster(workdir, windows_per_task=32) as cluster:
+        client = Client(cluster.settings)  # type: ignore[attr-defined]
+        first, t_first = timed(
+            lambda: client.submit([video], "x", scorer="null-benchmark").wait(timeout=600)
+        )
+        _, t_cached = timed(
+            lambda: client.submit([video], "y", scorer="null-benchmark").wait(timeout=600)
+        )
     return t_first, t_cached, len(first.videos[0].windows)
 
 
