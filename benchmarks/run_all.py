@@ -16,11 +16,22 @@ def main() -> None:
     for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr):
         print(f"\n== {module.__name__} ==", flush=True)
         results[module.__name__] = module.main()
+    import torch
+
+    if torch.cuda.is_available():
+        from benchmarks import reranker_throughput
+
+        for size in ("2b", "8b"):
+            reranker_throughput.main(["--model", size])
+        gpu_note = "reranker throughput measured on " + torch.cuda.get_device_name(0)
+    else:
+        gpu_note = "no GPU: reranker throughput not measured (run benchmarks.reranker_throughput)"
+        print(f"\n{gpu_note}")
     total = time.perf_counter() - started
     missed = [f"{name}: {f.name}" for name, figs in results.items() for f in figs if f.met is False]
     summary = [
         f"Latest `make bench` run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{total / 60:.1f} min in all, on {machine}; no GPU.",
+        f"{total / 60:.1f} min in all, on {machine}; {gpu_note}.",
         "",
         "Targets missed: " + ("; ".join(missed) if missed else "none"),
     ]
