@@ -160,3 +160,33 @@ def test_a_job_for_a_scorer_no_worker_serves_fails_fast(cluster, lecture):
     path, _ = lecture
     with pytest.raises(InvalidInputError, match="no live worker serves it"):
         Client(cluster.settings).submit([path], "x", scorer="null-benchmark")
+
+
+def run_cli(cluster, *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        capture_output=True,
+        text=True,
+        env=cluster.env,
+        timeout=300,
+    )
+
+
+def test_cli_submit_status_results_and_locate_use_the_broker(cluster, lecture, tmp_path):
+    path, _ = lecture
+    submitted = run_cli(cluster, "submit", str(path), "--query", "元素周期表")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    poll_results_bucket(cluster, job_id)
+    status = run_cli(cluster, "status", job_id)
+    assert status.returncode == 0 and f"job {job_id}: succeeded" in status.stdout
+    out = tmp_path / "r.json"
+    results = run_cli(cluster, "results", job_id, "--json", str(out))
+    assert results.returncode == 0 and results.stdout.splitlines()[2].split()[0] == "1"
+    assert JobResult.model_validate_json(out.read_text()).job_id == job_id
+    located = run_cli(cluster, "locate", str(path), "--query", "free-body diagram", "--no-progress")
+    assert located.returncode == 0, located.stderr
+    assert "s3://" in located.stdout and "succeeded" in located.stdout.splitlines()[0]
