@@ -5,6 +5,7 @@ Work bucket (``SEGLOCATE_WORK_BUCKET``):
     jobs/{job_id}/cancelled.json                    CancelMarker
     jobs/{job_id}/videos/{v:05d}/state.json         VideoPlan
     jobs/{job_id}/videos/{v:05d}/scores/{b:05d}.json  BatchScores (one per batch)
+    jobs/{job_id}/videos/{v:05d}/refine.json        Refinement (boundary probes)
     jobs/{job_id}/videos/{v:05d}/result.json        VideoResult
     frames/{content_hash}/{sampling_id}/manifest.json  FrameManifest
     frames/{content_hash}/{sampling_id}/chunk-{c:05d}.tar
@@ -80,6 +81,10 @@ def batch_scores(job_id: str, video_index: int, batch_index: int) -> str:
 def batch_index_from_key(key: str) -> int:
     """Inverse of :func:`batch_scores` for the batch number."""
     return int(key.rsplit("/", 1)[-1].split(".", 1)[0])
+
+
+def refinement(job_id: str, video_index: int) -> str:
+    return video_prefix(job_id, video_index) + "refine.json"
 
 
 def video_result(job_id: str, video_index: int) -> str:

@@ -24,6 +24,8 @@ TASK_INGEST = "seglocate.ingest_video"
 TASK_PREPARE = "seglocate.prepare_video"
 #: Score one batch of windows (GPU queue).
 TASK_SCORE = "seglocate.score_batch"
+#: Score short probes at the edges of a video's coarse clips to refine boundaries (GPU queue).
+TASK_REFINE = "seglocate.refine_video"
 #: Merge a video's window scores into clips and thumbnails (CPU queue).
 TASK_AGGREGATE = "seglocate.aggregate_video"
 #: Write the job's result once every video is finished (CPU queue).
@@ -37,6 +39,7 @@ TASK_QUEUES = {
     TASK_INGEST: QUEUE_CPU,
     TASK_PREPARE: QUEUE_GPU,
     TASK_SCORE: QUEUE_GPU,
+    TASK_REFINE: QUEUE_GPU,
     TASK_AGGREGATE: QUEUE_CPU,
     TASK_FINALIZE: QUEUE_CPU,
 }

@@ -97,6 +97,9 @@ class JobOptions(_Model):
     fps: float = Field(default=1.0, gt=0.0, le=30.0)
     #: Scorer name (``ocr``, ``qwen3-vl``, ``null-benchmark``).
     scorer: str = "ocr"
+    #: Score one-frame probes at clip edges to place boundaries to the frame (costs ~2 windows'
+    #: worth of frames per clip end).
+    refine_boundaries: bool = True
 
     @model_validator(mode="after")
     def _stride_fits(self) -> JobOptions:
@@ -203,6 +206,12 @@ class BatchScores(_Model):
     first_window: int
     scores: list[float]
     scorer: ScorerInfo
+
+
+class Refinement(_Model):
+    """Scores of the short probes at a video's clip edges (``refine.json``)."""
+
+    probes: list[WindowScore]
 
 
 class Clip(_Model):

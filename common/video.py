@@ -137,6 +137,9 @@ def probe_video(path: Path, name: str | None = None) -> VideoProbe:
             raise VideoError(subject, "audio only: the file has no video stream")
         raise VideoError(subject, "not a video file (no video stream)")
     stream = video_streams[0]
+    if not stream.get("codec_name"):  # ffprobe knows no codec by this tag: nothing can decode it
+        tag = stream.get("codec_tag_string") or "?"
+        raise VideoError(subject, f"unknown video codec (tag {tag!r}): no decoder for it")
     duration = _ratio(stream.get("duration")) or _ratio(fmt.get("duration"))
     frames = int(stream.get("nb_frames") or 0)
     fps = _ratio(stream.get("avg_frame_rate")) or _ratio(stream.get("r_frame_rate"))

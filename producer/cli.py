@@ -52,6 +52,11 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scorer", default=None, help="ocr, qwen3-vl or null-benchmark (default SEGLOCATE_SCORER)"
     )
+    parser.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="keep window-level clip boundaries (skip the one-frame edge probes)",
+    )
     parser.add_argument("--job-id", default=None, help=argparse.SUPPRESS)
 
 
@@ -100,6 +105,7 @@ def _job_kwargs(args: argparse.Namespace) -> dict:
         "stride": args.stride,
         "fps": args.fps,
         "scorer": args.scorer,
+        "refine_boundaries": not args.no_refine,
         "job_id": args.job_id,
     }
 
@@ -204,8 +210,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         print_result(result, settings)
         return _exit_code(result)
     if args.command == "cancel":
-        client.job(args.job_id).cancel()
-        print(f"job {args.job_id}: cancelled")
+        job = client.job(args.job_id)
+        if job.cancel():
+            print(f"job {args.job_id}: cancelled")
+        else:
+            print(f"job {args.job_id}: already finished ({job.result().status.value})")
         return 0
     if args.command == "resume":
         sent = client.job(args.job_id).resume()

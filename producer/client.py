@@ -184,10 +184,16 @@ class Job:
         """Re-enqueue whatever the stored state says is missing (after a broker loss)."""
         return self.client._resume(self.job_id)
 
-    def cancel(self) -> None:
-        """Stop the job: queued work is skipped, running tasks stop at their next check."""
+    def cancel(self) -> bool:
+        """Stop the job: queued work is skipped, running tasks stop at their next check.
+
+        Returns False, changing nothing, when the job had already finished.
+        """
+        if self.client._read_result(self.job_id) is not None:
+            return False
         self.client.jobs.cancel(self.job_id)
         self.client._dispatch_finalize(self.job_id)
+        return True
 
 
 class Client:
@@ -254,6 +260,7 @@ class Client:
         stride: float | None = None,
         fps: float = 1.0,
         scorer: str | None = None,
+        refine_boundaries: bool = True,
         job_id: str | None = None,
         run_in_background: bool = True,
     ) -> Job:
@@ -271,6 +278,7 @@ class Client:
             "stride": stride,
             "fps": fps,
             "scorer": scorer_name,
+            "refine_boundaries": refine_boundaries,
         }
         if min_score is not None:
             option_values["min_score"] = min_score
@@ -402,6 +410,9 @@ class Client:
                         VideoRejection(video=name, error=f"{name}: folder has no video files")
                     )
                 refs += [self._upload(p) for p in files]
+                continue
+            if path.is_absolute():  # a local path, not an object key: say it is missing
+                rejected.append(VideoRejection(video=name, error=f"{name}: file not found"))
                 continue
             try:
                 refs += self._resolve_keys(name, bucket)

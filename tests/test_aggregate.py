@@ -3,7 +3,7 @@
 import itertools
 
 from common.schemas import Clip, WindowScore
-from workers.aggregate import merge_windows, rank_clips, window_shares
+from workers.aggregate import edge_probes, merge_windows, rank_clips, refine_clip, window_shares
 
 
 def curve(scores, window=5.0, stride=None):
@@ -69,3 +69,40 @@ def test_rank_clips_pools_videos_by_score_and_numbers_ranks():
     b = [Clip(video="b.mp4", start=3, end=8, score=88, rank=1)]
     ranked = rank_clips([("a.mp4", a), ("b.mp4", b)], top_k=2)
     assert [(c.video, c.score, c.rank) for c in ranked] == [("b.mp4", 88, 1), ("a.mp4", 70, 2)]
+
+
+def probe_curve(spans_scores):
+    return [WindowScore(start=s, end=e, score=v) for (s, e), v in spans_scores]
+
+
+def test_edge_probes_cover_the_first_and_last_window_of_each_clip_in_steps():
+    windows = curve([0, 90, 95, 90, 0])
+    clips = merge_windows(windows, min_score=10, top_k=1)
+    probes = edge_probes(windows, clips, 1.0)
+    assert probes == [(float(t), float(t + 1)) for t in [*range(5, 10), *range(15, 20)]]
+
+
+def test_refining_trims_the_edges_to_where_the_evidence_starts_and_ends():
+    # Slide shown 7-17 s: windows 5-10, 10-15, 15-20 are strong at window level.
+    windows = curve([0, 100, 100, 100, 0])
+    [clip] = merge_windows(windows, min_score=10, top_k=1)
+    scores = {t: (100 if 7 <= t < 17 else 0) for t in range(5, 20)}
+    probes = probe_curve([((t, t + 1), scores[t]) for t in [*range(5, 10), *range(15, 20)]])
+    refined = refine_clip(clip, probes, windows, min_score=10)
+    assert (refined.start, refined.end, refined.score) == (7.0, 17.0, 100)
+
+
+def test_a_single_window_clip_keeps_the_strong_run_around_its_best_probe():
+    windows = curve([0, 80, 0])
+    [clip] = merge_windows(windows, min_score=10, top_k=1)
+    probes = probe_curve([((5, 6), 0), ((6, 7), 70), ((7, 8), 80), ((8, 9), 75), ((9, 10), 5)])
+    refined = refine_clip(clip, probes, windows, min_score=10)
+    assert (refined.start, refined.end) == (6.0, 9.0)
+
+
+def test_an_edge_without_strong_probes_stays_put():
+    windows = curve([0, 60, 60, 0])
+    [clip] = merge_windows(windows, min_score=10, top_k=1)
+    probes = probe_curve([((t, t + 1), 20) for t in range(5, 15)])
+    refined = refine_clip(clip, probes, windows, min_score=10)
+    assert (refined.start, refined.end) == (clip.start, clip.end)

@@ -101,3 +101,101 @@ def rank_clips(per_video: Sequence[tuple[str, Sequence[Clip]]], top_k: int) -> l
     pooled = [clip for _video, clips in per_video for clip in clips]
     pooled.sort(key=lambda c: (-c.score, c.video, c.start))
     return [clip.model_copy(update={"rank": rank}) for rank, clip in enumerate(pooled[:top_k], 1)]
+
+
+def edge_probes(
+    windows: Sequence[WindowScore], clips: Sequence[ClipSpan], step: float
+) -> list[tuple[float, float]]:
+    """Sub-windows of ``step`` seconds covering each clip's first and last window's share.
+
+    Scoring them locates where, inside a coarse edge window, the evidence starts and ends.
+    Returned sorted and without duplicates (seconds).
+    """
+    shares = window_shares(windows)
+    spans: set[tuple[float, float]] = set()
+    for clip in clips:
+        for index in _edge_windows(windows, clip):
+            lo, hi = shares[index]
+            t = lo
+            while t < hi - 1e-6:
+                spans.add((round(t, 6), round(min(t + step, hi), 6)))
+                t += step
+    return sorted(spans)
+
+
+def _edge_windows(windows: Sequence[WindowScore], clip: ClipSpan) -> list[int]:
+    inside = [i for i, w in enumerate(windows) if w.start < clip.end and w.end > clip.start]
+    shares = window_shares(windows)
+    inside = [i for i in inside if shares[i][1] > clip.start and shares[i][0] < clip.end]
+    return sorted({inside[0], inside[-1]}) if inside else []
+
+
+def refine_clip(
+    clip: ClipSpan,
+    probes: Sequence[WindowScore],
+    windows: Sequence[WindowScore],
+    min_score: float = 0.0,
+    merge_margin: float = MERGE_MARGIN,
+) -> ClipSpan:
+    """Trim a clip's ends to where its edge probes still meet the clip's merge threshold.
+
+    The start moves to the first probe of the run of strong probes that reaches the end of the
+    first window; the end to the last probe of the run that starts the last window. A clip of
+    one window keeps the run of strong probes around its best probe. Ends without any strong
+    probe stay where they were. The score (the peak window's) is unchanged.
+    """
+    threshold = max(min_score, clip.score - merge_margin)
+    edges = _edge_windows(windows, clip)
+    if not edges:
+        return clip
+    shares = window_shares(windows)
+
+    def probes_in(index: int) -> list[WindowScore]:
+        lo, hi = shares[index]
+        return sorted(
+            (p for p in probes if p.start >= lo - 1e-6 and p.end <= hi + 1e-6),
+            key=lambda p: p.start,
+        )
+
+    start, end = clip.start, clip.end
+    if len(edges) == 1:
+        inner = probes_in(edges[0])
+        strong = [p.score >= threshold for p in inner]
+        if any(strong):
+            best = max(range(len(inner)), key=lambda i: inner[i].score)
+            lo = hi = best
+            while lo > 0 and strong[lo - 1]:
+                lo -= 1
+            while hi + 1 < len(inner) and strong[hi + 1]:
+                hi += 1
+            start, end = inner[lo].start, inner[hi].end
+    else:
+        first, last = probes_in(edges[0]), probes_in(edges[-1])
+        run = _strong_suffix(first, threshold)
+        if run is not None:
+            start = first[run].start
+        run = _strong_prefix(last, threshold)
+        if run is not None:
+            end = last[run].end
+    return ClipSpan(start=max(start, clip.start), end=min(end, clip.end), score=clip.score,
+                    peak_window=clip.peak_window)  # fmt: skip
+
+
+def _strong_suffix(probes: Sequence[WindowScore], threshold: float) -> int | None:
+    """Index where the trailing run of probes at or above ``threshold`` begins."""
+    index = None
+    for i in range(len(probes) - 1, -1, -1):
+        if probes[i].score < threshold:
+            break
+        index = i
+    return index
+
+
+def _strong_prefix(probes: Sequence[WindowScore], threshold: float) -> int | None:
+    """Index where the leading run of probes at or above ``threshold`` ends."""
+    index = None
+    for i, probe in enumerate(probes):
+        if probe.score < threshold:
+            break
+        index = i
+    return index

@@ -15,6 +15,7 @@ from common.schemas import (
     JobSpec,
     JobState,
     JobTask,
+    Refinement,
     ScorerInfo,
     VideoPlan,
     VideoResult,
@@ -22,9 +23,9 @@ from common.schemas import (
     VideoTask,
     WindowScore,
 )
-from common.storage import read_model, write_model
+from common.storage import read_model, read_model_or_none, write_model
 from common.windows import frames_in_window
-from workers.aggregate import merge_windows, rank_clips
+from workers.aggregate import merge_windows, rank_clips, refine_clip
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,15 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
     windows, _scorer = collected
     options = spec.options
     spans = merge_windows(windows, min_score=options.min_score, top_k=options.top_k)
+    refinement = read_model_or_none(
+        ctx.store, ctx.settings.work_bucket, keys.refinement(task.job_id, task.video_index),
+        Refinement,
+    )  # fmt: skip
+    if refinement is not None:
+        spans = [
+            refine_clip(span, refinement.probes, windows, min_score=options.min_score)
+            for span in spans
+        ]
     assert plan.content_hash and plan.sampling_id
     manifest = read_manifest(
         ctx.store, ctx.settings.work_bucket, plan.content_hash, plan.sampling_id
@@ -141,6 +151,12 @@ def finalize_job(ctx: PipelineContext, task: JobTask) -> None:
     jobs = job_store(ctx)
     spec = jobs.spec(task.job_id)
     cancelled = jobs.is_cancelled(task.job_id)
+    if cancelled:
+        finished = read_model_or_none(
+            ctx.store, ctx.settings.results_bucket, keys.result_json(spec.job_id), JobResult
+        )
+        if finished is not None and finished.status != JobState.cancelled:
+            return  # it had finished before it was cancelled: its result stands
     videos: list[VideoResult] = []
     scorer: ScorerInfo | None = None
     for index, ref in enumerate(spec.videos):

@@ -5,17 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from common import keys
 from common.errors import InvalidInputError, ObjectNotFoundError, SeglocateError
 from common.frames import FrameManifest, FrameReader, read_manifest
 from common.jobstate import cancel_video, fail_video, job_store
-from common.pipeline import TASK_AGGREGATE, TASK_SCORE, PipelineContext
-from common.schemas import BatchScores, BatchTask, JobSpec, VideoPlan, VideoState, VideoTask
+from common.pipeline import TASK_AGGREGATE, TASK_REFINE, TASK_SCORE, PipelineContext
+from common.schemas import (
+    BatchScores,
+    BatchTask,
+    JobSpec,
+    Refinement,
+    VideoPlan,
+    VideoState,
+    VideoTask,
+    WindowScore,
+    WindowSpan,
+)
 from common.scorers.base import Scorer, WindowInput
-from common.storage import ObjectStore
+from common.storage import ObjectStore, write_model
 from common.windows import frames_in_window
+from workers.aggregate import edge_probes, merge_windows
 from workers.query import load_query
 
 log = logging.getLogger(__name__)
@@ -101,7 +113,69 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
             BatchTask(job_id=task.job_id, video_index=task.video_index, batch_index=batch_index),
         )
     if not pending:
-        ctx.enqueue(TASK_AGGREGATE, task)
+        ctx.enqueue(after_scoring(spec), task)
+
+
+def after_scoring(spec: JobSpec) -> str:
+    """The step that follows a video's last scored batch."""
+    return TASK_REFINE if spec.options.refine_boundaries else TASK_AGGREGATE
+
+
+def score_spans(
+    ctx: PipelineContext, spec: JobSpec, plan: VideoPlan, spans: Sequence[WindowSpan]
+) -> tuple[Scorer, list[float]]:
+    """Score the (query, span) pairs of one video with the job's scorer; checked 0-100 scores."""
+    scorer = _scorer_for_job(ctx, spec)
+    query = load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+    manifest = _manifest(ctx, plan)
+    features = load_features(ctx, scorer, manifest, compute=True)
+    work = ctx.settings.work_bucket
+    reader = FrameReader(ctx.store, work, manifest) if scorer.needs_window_pixels else None
+    windows = []
+    for span in spans:
+        indices = frames_in_window(manifest.frame_times, span.start, span.end)
+        frames = reader.frames(indices) if reader else []
+        windows.append(
+            WindowInput(
+                start=span.start, end=span.end, frame_indices=indices, frames=frames,
+                fps=manifest.fps,
+            )
+        )  # fmt: skip
+    scores = scorer.score_windows(query, windows, features) if windows else []
+    return scorer, _check_scores(scores, len(windows), scorer)
+
+
+def refine_video(ctx: PipelineContext, task: VideoTask) -> None:
+    """Score one-frame probes at the edges of the video's coarse clips, then aggregate."""
+    found = _video_context(ctx, task)
+    if found is None:
+        return
+    spec, plan = found
+    key = keys.refinement(task.job_id, task.video_index)
+    work = ctx.settings.work_bucket
+    if not ctx.store.exists(work, key):
+        from workers.results import collect_window_scores
+
+        collected = collect_window_scores(ctx, task, plan)
+        if collected is None:
+            return  # a batch is missing; its task will enqueue us again
+        windows, _ = collected
+        options = spec.options
+        clips = merge_windows(windows, min_score=options.min_score, top_k=options.top_k)
+        step = 1.0 / options.fps
+        spans = [WindowSpan(start=lo, end=hi) for lo, hi in edge_probes(windows, clips, step)]
+        try:
+            _, scores = score_spans(ctx, spec, plan, spans)
+        except (InvalidInputError, ScorerMismatchError) as exc:
+            fail_video(ctx, spec, task.video_index, str(exc))
+            return
+        probes = [
+            WindowScore(start=s.start, end=s.end, score=v)
+            for s, v in zip(spans, scores, strict=True)
+        ]
+        write_model(ctx.store, work, key, Refinement(probes=probes))
+        ctx.count("probes_scored", len(probes))
+    ctx.enqueue(TASK_AGGREGATE, task)
 
 
 def _check_scores(scores: list[float], expected: int, scorer: Scorer) -> list[float]:
@@ -127,29 +201,9 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
     key = keys.batch_scores(task.job_id, task.video_index, task.batch_index)
     work = ctx.settings.work_bucket
     if not ctx.store.exists(work, key):
+        first, end = plan.batches[task.batch_index]
         try:
-            scorer = _scorer_for_job(ctx, spec)
-            query = load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
-            manifest = _manifest(ctx, plan)
-            features = load_features(ctx, scorer, manifest, compute=True)
-            first, end = plan.batches[task.batch_index]
-            windows = []
-            reader = FrameReader(ctx.store, work, manifest) if scorer.needs_window_pixels else None
-            for span in plan.windows[first:end]:
-                indices = frames_in_window(manifest.frame_times, span.start, span.end)
-                frames = reader.frames(indices) if reader else []
-                windows.append(
-                    WindowInput(
-                        start=span.start,
-                        end=span.end,
-                        frame_indices=indices,
-                        frames=frames,
-                        fps=manifest.fps,
-                    )
-                )
-            scores = _check_scores(
-                scorer.score_windows(query, windows, features), len(windows), scorer
-            )
+            scorer, scores = score_spans(ctx, spec, plan, plan.windows[first:end])
         except (InvalidInputError, ScorerMismatchError) as exc:
             fail_video(ctx, spec, task.video_index, str(exc))
             return
@@ -164,4 +218,6 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
         ctx.store.put_bytes(work, key, batch.model_dump_json().encode(), "application/json")
         ctx.count("windows_scored", len(scores))
     if len(jobs.scored_batches(task.job_id, task.video_index)) >= len(plan.batches):
-        ctx.enqueue(TASK_AGGREGATE, VideoTask(job_id=task.job_id, video_index=task.video_index))
+        ctx.enqueue(
+            after_scoring(spec), VideoTask(job_id=task.job_id, video_index=task.video_index)
+        )

@@ -12,13 +12,14 @@ from common.pipeline import (
     TASK_FINALIZE,
     TASK_INGEST,
     TASK_PREPARE,
+    TASK_REFINE,
     TASK_SCORE,
     PipelineContext,
 )
 from common.schemas import BatchTask, JobTask, VideoTask
 from producer.ingest import ingest_video
 from workers.results import aggregate_video, finalize_job
-from workers.scoring import prepare_video, score_batch
+from workers.scoring import prepare_video, refine_video, score_batch
 
 Step = Callable[[PipelineContext, Any], None]
 
@@ -27,6 +28,7 @@ STEPS: dict[str, tuple[type[BaseModel], Step]] = {
     TASK_INGEST: (VideoTask, ingest_video),
     TASK_PREPARE: (VideoTask, prepare_video),
     TASK_SCORE: (BatchTask, score_batch),
+    TASK_REFINE: (VideoTask, refine_video),
     TASK_AGGREGATE: (VideoTask, aggregate_video),
     TASK_FINALIZE: (JobTask, finalize_job),
 }
