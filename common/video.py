@@ -307,6 +307,10 @@ def _run_sampler(
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info"]
     if keyframes_only:
         cmd += ["-skip_frame", "nokey"]
+    else:
+        # Frames no other frame references are never needed at 1 fps: the sampler takes the
+        # nearest decoded frame instead (at most a frame or two away), saving their decode.
+        cmd += ["-skip_frame", "noref"]
     cmd += ["-i", str(path), "-an", "-sn", "-dn", "-vf", filters, *output]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     times: queue.Queue[float | None] = queue.Queue()
