@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmarks._util import Figure, null_scorer_cluster, print_table, timed, update_doc
 from benchmarks.media import lecture_720p, small_clip
+from common.frame_change import thumbnail
 from common.frames import FrameReader, sampling_id, write_frame_cache
 from common.scorers.base import LoadedQuery, WindowInput
 from common.scorers.ocr import MAX_PIXELS, OcrScorer
@@ -42,11 +43,22 @@ def distributed_null(workdir: Path) -> tuple[float, float, int]:
     return t_first, t_cached, len(first.videos[0].windows)
 
 
-def embedded_vs_direct_ocr(workdir: Path) -> tuple[float, float, int]:
-    """(embedded job s, direct scorer s, windows) on a 3-minute lecture with stored frames."""
+def embedded_vs_direct_ocr(workdir: Path, repeats: int = 2) -> tuple[float, float, int]:
+    """(embedded job s, direct scorer s, windows) on a 3-minute lecture with stored frames.
+
+    Both use the same resident scorer (its OCR engine warmed first); runs alternate and the best
+    of each counts. The cached OCR features are deleted before every embedded run, so both do
+    the same OCR work.
+    """
+    from common import keys
+    from workers.resident import resident_scorer
+
     path, _ = lecture_720p(3)
     settings = Settings(data_dir=workdir / "store", broker_url=None, s3_endpoint=None)
     store = LocalObjectStore(settings.data_dir)
+    client = Client(settings)
+    # The upload and the content hash are the client's, not the pipeline's: done before timing.
+    refs, _ = client.resolve_videos([path])
     digest = content_hash(path)
     sampling = sampling_id(1.0, MAX_PIXELS)
     probe = probe_video(path)
@@ -55,25 +67,31 @@ def embedded_vs_direct_ocr(workdir: Path) -> tuple[float, float, int]:
         store, settings.work_bucket, digest, sampling, 1.0, MAX_PIXELS, probe, frames
     )
     windows = plan_windows(probe.duration, 5.0, 5.0)
+    scorer = resident_scorer("ocr", settings)
+    assert isinstance(scorer, OcrScorer) and scorer.features_id
+    reader = FrameReader(store, settings.work_bucket, manifest)
+    scorer.read_frame(reader.frame(0).image, thumbnail(reader.frame(0).image))  # warm the engine
+    features_key = keys.features(scorer.features_id, digest, sampling)
 
     def direct() -> None:
-        scorer = OcrScorer()
-        reader = FrameReader(store, settings.work_bucket, manifest)
-        features = scorer.extract_features(reader.iter_frames())
+        features = scorer.extract_features(
+            FrameReader(store, settings.work_bucket, manifest).iter_frames()
+        )
         inputs = [
             WindowInput(w.start, w.end, frames_in_window(manifest.frame_times, w.start, w.end))
             for w in windows
         ]
         scorer.score_windows(LoadedQuery(text="free-body diagram"), inputs, features)
 
-    _, t_direct = timed(direct)
-    client = Client(settings)
-    # The upload and the content hash are the client's, not the pipeline's: done before timing.
-    refs, _ = client.resolve_videos([path])
-    _, t_embedded = timed(
-        lambda: client.submit([refs[0].key], "free-body diagram", scorer="ocr").wait(timeout=600)
-    )
-    return t_embedded, t_direct, len(windows)
+    def embedded() -> None:
+        store.delete(settings.work_bucket, features_key)
+        client.submit([refs[0].key], "free-body diagram", scorer="ocr").wait(timeout=600)
+
+    directs, embeddeds = [], []
+    for _ in range(repeats):
+        directs.append(timed(direct)[1])
+        embeddeds.append(timed(embedded)[1])
+    return min(embeddeds), min(directs), len(windows)
 
 
 def main() -> list[Figure]:
