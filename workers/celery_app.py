@@ -7,6 +7,7 @@ builds and loads its scorer (``SEGLOCATE_SCORER``) once per process at start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import (
     setup_logging,
+    task_postrun,
+    task_prerun,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -111,6 +114,29 @@ def _stop_reconciler(**_: Any) -> None:
 def _stop_heartbeat(**_: Any) -> None:
     if _WorkerState.heartbeat is not None:
         _WorkerState.heartbeat.stop()
+
+
+#: Log contexts of the tasks running in this process, by task id.
+_task_log_contexts: dict[str, contextlib.ExitStack] = {}
+
+
+@task_prerun.connect
+def _enter_task_log_context(
+    task_id: str | None = None, kwargs: dict[str, Any] | None = None, **_: Any
+) -> None:
+    """Celery's own lines about a task (succeeded, retry, raised) carry its job id too."""
+    payload = (kwargs or {}).get("payload")
+    if task_id and isinstance(payload, dict):
+        stack = contextlib.ExitStack()
+        stack.enter_context(work_context(payload.get("job_id"), payload.get("video_index")))
+        _task_log_contexts[task_id] = stack
+
+
+@task_postrun.connect
+def _leave_task_log_context(task_id: str | None = None, **_: Any) -> None:
+    stack = _task_log_contexts.pop(task_id or "", None)
+    if stack is not None:
+        stack.close()
 
 
 def _register(task_name: str) -> Task:
