@@ -11,13 +11,17 @@ from common.settings import Settings
 def celery_config(settings: Settings) -> dict[str, Any]:
     """JSON only, late acks, one prefetched task, a visibility timeout above the longest task."""
     broker = settings.broker_url_value()
+    # kombu sweeps for messages of dead workers only every 10 x 10 s by default, so a killed
+    # worker's task would wait ~100 s beyond the visibility timeout: sweep each fifth of the
+    # timeout (1-30 s) instead; a sweep is one cheap ZRANGE.
+    sweep_interval = min(30, max(1, settings.visibility_timeout_s // 5))
     transport: dict[str, Any] = {
         "visibility_timeout": settings.visibility_timeout_s,
-        # kombu sweeps for messages of dead workers only every 10 x 10 s by default, so a
-        # killed worker's task would wait ~100 s beyond the visibility timeout: sweep each
-        # fifth of the timeout (1-30 s) instead; a sweep is one cheap ZRANGE.
-        "unacked_restore_interval": min(30, max(1, settings.visibility_timeout_s // 5)),
+        "unacked_restore_interval": sweep_interval,
         "unacked_restore_throttle": 1,
+        # A worker killed mid-sweep leaves the sweep lock behind (300 s by default), blocking
+        # every other worker's sweep; restores are per-message transactions, so expire it soon.
+        "unacked_mutex_expire": max(5, 2 * sweep_interval),
         "socket_connect_timeout": 5,
         "retry_on_timeout": True,
     }
