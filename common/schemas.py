@@ -118,10 +118,12 @@ class JobOptions(_Model):
 class VideoRef(_Model):
     """A video of a job: the name the user gave and where its bytes are."""
 
-    #: As the user named it (local path, object key, or key under a prefix).
+    #: As the user named it (local path, object key, key under a prefix, or URL).
     name: str
-    bucket: str
-    key: str
+    bucket: str = ""
+    key: str = ""
+    #: An http(s) URL the producer downloads; only where SEGLOCATE_ALLOW_URL_INPUTS is set.
+    url: str | None = None
 
 
 class JobSpec(_Model):

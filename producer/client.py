@@ -387,13 +387,16 @@ class Client:
         for item in videos:
             name = os.fspath(item)
             path = Path(name)
-            if name.startswith(("http://", "https://")) and not self.settings.allow_url_inputs:
-                rejected.append(
-                    VideoRejection(
-                        video=name,
-                        error=f"{name}: URL inputs are disabled (SEGLOCATE_ALLOW_URL_INPUTS)",
+            if name.startswith(("http://", "https://")):
+                if self.settings.allow_url_inputs:
+                    refs.append(VideoRef(name=name, url=name))
+                else:
+                    rejected.append(
+                        VideoRejection(
+                            video=name,
+                            error=f"{name}: URL inputs are disabled (SEGLOCATE_ALLOW_URL_INPUTS)",
+                        )
                     )
-                )
                 continue
             if path.is_file():
                 upload = self._upload(path)

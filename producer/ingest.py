@@ -39,6 +39,10 @@ class ObjectIdentity(BaseModel):
 @contextlib.contextmanager
 def local_video(ctx: PipelineContext, ref: VideoRef) -> Iterator[Path]:
     """A filesystem path to the video's bytes (the object itself, or a temporary download)."""
+    if ref.url is not None:
+        with tempfile.TemporaryDirectory(prefix="seglocate-") as tmp:
+            yield download_url(ctx, ref, Path(tmp) / "video")
+        return
     direct = ctx.store.local_path(ref.bucket, ref.key)
     if direct is not None:
         yield direct
@@ -50,6 +54,37 @@ def local_video(ctx: PipelineContext, ref: VideoRef) -> Iterator[Path]:
         except ObjectNotFoundError:
             raise VideoError(ref.name, f"no such object {ref.bucket}/{ref.key}") from None
         yield path
+
+
+#: Seconds without data after which a URL download is abandoned.
+URL_TIMEOUT_S = 60.0
+
+
+def download_url(ctx: PipelineContext, ref: VideoRef, path: Path) -> Path:
+    """Fetch ``ref.url`` to ``path``, if this worker allows URL inputs; else a clear error."""
+    import shutil
+    import urllib.error
+    import urllib.request
+
+    assert ref.url is not None
+    if not ctx.settings.allow_url_inputs:
+        raise VideoError(
+            ref.name, "URL inputs are disabled on this worker (SEGLOCATE_ALLOW_URL_INPUTS)"
+        )
+    if not ref.url.startswith(("http://", "https://")):
+        raise VideoError(ref.name, "only http(s) URLs can be fetched")
+    try:
+        with (
+            urllib.request.urlopen(ref.url, timeout=URL_TIMEOUT_S) as response,
+            open(path, "wb") as out,
+        ):
+            shutil.copyfileobj(response, out, 1 << 20)
+    except urllib.error.HTTPError as exc:
+        raise VideoError(ref.name, f"cannot download (HTTP {exc.code} {exc.reason})") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise VideoError(ref.name, f"cannot download ({reason})") from None
+    return path
 
 
 def resolve_content_hash(ctx: PipelineContext, ref: VideoRef) -> str:
@@ -113,11 +148,19 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         needs = scorer.frame_requirements
         max_pixels, multiple = needs.max_pixels, needs.size_multiple
         sampling = sampling_id(options.fps, max_pixels, multiple)
-        digest = resolve_content_hash(ctx, ref)
         work = ctx.settings.work_bucket
-        manifest = read_manifest(ctx.store, work, digest, sampling)
-        if manifest is None:
-            with local_video(ctx, ref) as path:
+        with contextlib.ExitStack() as stack:
+            fetched = None
+            if ref.url is not None:  # no identity index for URLs: fetch once, hash the bytes
+                fetched = stack.enter_context(local_video(ctx, ref))
+                digest = content_hash(fetched)
+            else:
+                digest = resolve_content_hash(ctx, ref)
+            manifest = read_manifest(ctx.store, work, digest, sampling)
+            if manifest is not None:
+                ctx.count("frame_cache_hits")
+            else:
+                path = fetched or stack.enter_context(local_video(ctx, ref))
                 probe = probe_video(path, ref.name)
                 frames = sample_jpeg_frames(
                     path, probe, options.fps, max_pixels, ref.name, size_multiple=multiple
@@ -125,15 +168,8 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
                 manifest = write_frame_cache(
                     ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
                 )
-            ctx.count("decodes")
-            log.info(
-                "job %s video %s: sampled %d frames",
-                spec.job_id,
-                ref.name,
-                len(manifest.frame_times),
-            )
-        else:
-            ctx.count("frame_cache_hits")
+                ctx.count("decodes")
+                log.info("sampled %d frames of %s", len(manifest.frame_times), ref.name)
         duration = manifest.probe.duration
         windows = plan_windows(duration, options.window, options.effective_stride)
     except InvalidInputError as exc:
