@@ -118,10 +118,8 @@ def update_doc(key: str, body: str, path: Path = DOC_PATH) -> None:
 @contextmanager
 def null_scorer_cluster(workdir: Path, **settings: object) -> Iterator[object]:
     """Redis, SeaweedFS, a cpu worker and a gpu worker serving the null scorer; stopped after."""
-    from common.heartbeat import live_workers
-    from common.storage import open_store
     from infra.services import RedisServer, SeaweedS3Server
-    from tests.cluster import Cluster, wait_until
+    from tests.cluster import Cluster
 
     with RedisServer(workdir / "redis") as redis, SeaweedS3Server(workdir / "s3") as s3:
         cluster = Cluster(
@@ -130,8 +128,7 @@ def null_scorer_cluster(workdir: Path, **settings: object) -> Iterator[object]:
         try:
             cluster.start_worker("cpu", concurrency=1)
             cluster.start_worker("gpu")
-            store = open_store(cluster.settings)
-            wait_until(lambda: len(live_workers(store, cluster.settings.work_bucket)) >= 2, 60)
+            cluster.wait_for_workers(2)
             yield cluster
         finally:
             cluster.stop()

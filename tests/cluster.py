@@ -11,7 +11,11 @@ import time
 import uuid
 from pathlib import Path
 
+from common import keys
+from common.heartbeat import live_workers
+from common.schemas import JobResult
 from common.settings import Settings
+from common.storage import ObjectStore, open_store, read_model_or_none
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,6 +115,38 @@ class Cluster:
             if k.startswith("SEGLOCATE_")
         }
         return Settings(**values)
+
+    def store(self) -> ObjectStore:
+        return open_store(self.settings)
+
+    def wait_for_workers(self, count: int, timeout: float = 60.0) -> None:
+        """Until ``count`` live worker records exist (each started and wrote its heartbeat)."""
+        store = self.store()
+        bucket = self.settings.work_bucket
+        wait_until(
+            lambda: len(live_workers(store, bucket)) >= count,
+            timeout,
+            what=f"{count} worker heartbeats",
+        )
+
+    def result(self, job_id: str) -> JobResult | None:
+        return read_model_or_none(
+            self.store(), self.settings.results_bucket, keys.result_json(job_id), JobResult
+        )
+
+    def wait_result(self, job_id: str, timeout: float = 120.0) -> JobResult:
+        """Poll the results bucket for the job's result.json (prints the worker logs on timeout)."""
+        store = self.store()
+        bucket = self.settings.results_bucket
+
+        def found() -> JobResult | None:
+            return read_model_or_none(store, bucket, keys.result_json(job_id), JobResult)
+
+        try:
+            return wait_until(found, timeout, interval=0.3, what=f"result of job {job_id}")
+        except TimeoutError:
+            print(self.logs())
+            raise
 
     def start_worker(self, queues: str, concurrency: int = 1, **env: str) -> WorkerProcess:
         log = self.workdir / f"worker-{len(self.workers)}-{queues.replace(',', '-')}.log"

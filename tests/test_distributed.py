@@ -6,14 +6,13 @@ import time
 
 import pytest
 
-from common import keys
 from common.errors import InvalidInputError
 from common.heartbeat import live_workers
 from common.schemas import JobResult, JobState, VideoState
-from common.storage import open_store, read_model_or_none
+from common.storage import open_store
 from producer.client import Client
 from producer.sample_lecture import Slide, make_lecture
-from tests.cluster import Cluster, wait_until
+from tests.cluster import Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,10 +35,7 @@ def cluster(redis_server, s3_server, tmp_path_factory):
     cluster = Cluster(redis_server.url, s3_server, tmp_path_factory.mktemp("cluster"))
     cluster.start_worker("cpu", concurrency=1)
     cluster.start_worker("gpu")
-    store = open_store(cluster.settings)
-    wait_until(
-        lambda: len(live_workers(store, cluster.settings.work_bucket)) >= 2, 60, what="2 workers up"
-    )
+    cluster.wait_for_workers(2)
     yield cluster
     cluster.stop()
 
@@ -56,25 +52,10 @@ def course(cluster, tmp_path_factory):
     return folder
 
 
-def poll_results_bucket(cluster, job_id: str, timeout: float = 240) -> JobResult:
-    """Read the result the way any language would: poll the bucket for result.json."""
-    store = open_store(cluster.settings)
-    bucket = cluster.settings.results_bucket
-
-    def found():
-        return read_model_or_none(store, bucket, keys.result_json(job_id), JobResult)
-
-    try:
-        return wait_until(found, timeout, interval=0.5, what=f"{bucket}/{job_id}/result.json")
-    except TimeoutError:
-        print(cluster.logs())
-        raise
-
-
 def test_a_job_submitted_through_the_client_lands_in_the_results_bucket(cluster, lecture):
     path, spans = lecture
     job = Client(cluster.settings).submit([path], "free-body diagram", top_k=3)
-    result = poll_results_bucket(cluster, job.job_id)
+    result = cluster.wait_result(job.job_id, timeout=240)
     assert result.status == JobState.succeeded
     truth = next(s for s in spans if s.title == "Free-Body Diagrams")
     top = result.clips[0]
@@ -180,7 +161,7 @@ def test_cli_submit_status_results_and_locate_use_the_broker(cluster, lecture, t
     submitted = run_cli(cluster, "submit", str(path), "--query", "元素周期表")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip()
-    poll_results_bucket(cluster, job_id)
+    cluster.wait_result(job_id, timeout=240)
     status = run_cli(cluster, "status", job_id)
     assert status.returncode == 0 and f"job {job_id}: succeeded" in status.stdout
     out = tmp_path / "r.json"

@@ -14,10 +14,9 @@ from PIL import Image
 from common.heartbeat import live_workers
 from common.schemas import JobState, VideoState
 from common.settings import Settings
-from common.storage import open_store
 from producer.client import Client
 from tests import media
-from tests.cluster import Cluster, wait_until
+from tests.cluster import Cluster
 
 pytestmark = pytest.mark.slow
 
@@ -89,10 +88,8 @@ def test_a_gpu_worker_serves_qwen3_vl_from_a_local_model_directory(
     try:
         cluster.start_worker("cpu")
         cluster.start_worker("gpu")
-        store = open_store(cluster.settings)
-        wait_until(
-            lambda: len(live_workers(store, cluster.settings.work_bucket)) >= 2, 90, what="workers"
-        )
+        store = cluster.store()
+        cluster.wait_for_workers(2, timeout=90)
         client = Client(cluster.settings)
         results = [
             client.submit([clip], q, scorer="qwen3-vl").wait(timeout=300)

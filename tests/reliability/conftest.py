@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from common import keys
-from common.heartbeat import live_workers
-from common.schemas import BatchScores, JobResult, VideoResult, VideoState
-from common.storage import ObjectStore, open_store, read_model, read_model_or_none
+from common.schemas import BatchScores, VideoResult, VideoState
+from common.storage import ObjectStore, open_store, read_model
 from tests import media
-from tests.cluster import REPO_ROOT, Cluster, wait_until
+from tests.cluster import REPO_ROOT, Cluster
 
 #: Settings every reliability cluster starts from (a test overrides what it exercises).
 BASE_SETTINGS: dict[str, object] = {
@@ -38,35 +37,6 @@ class ReliabilityCluster(Cluster):
     def store(self) -> ObjectStore:
         """The test's own view of the store: patient (120 s) through an outage it causes."""
         return open_store(self.settings.model_copy(update={"s3_retry_window_s": 120.0}))
-
-    def wait_for_workers(self, count: int, timeout: float = 60.0) -> None:
-        """Until ``count`` live worker records exist (each started and wrote its heartbeat)."""
-        store = self.store()
-        bucket = self.settings.work_bucket
-        wait_until(
-            lambda: len(live_workers(store, bucket)) >= count,
-            timeout,
-            what=f"{count} worker heartbeats",
-        )
-
-    def result(self, job_id: str) -> JobResult | None:
-        return read_model_or_none(
-            self.store(), self.settings.results_bucket, keys.result_json(job_id), JobResult
-        )
-
-    def wait_result(self, job_id: str, timeout: float = 120.0) -> JobResult:
-        """Poll the results bucket for the job's result.json (prints the worker logs on timeout)."""
-        store = self.store()
-        bucket = self.settings.results_bucket
-
-        def found() -> JobResult | None:
-            return read_model_or_none(store, bucket, keys.result_json(job_id), JobResult)
-
-        try:
-            return wait_until(found, timeout, interval=0.3, what=f"result of job {job_id}")
-        except TimeoutError:
-            print(self.logs())
-            raise
 
     def batch_etags(self, job_id: str) -> dict[str, str]:
         """Every stored batch-score object of the job -> its etag."""
