@@ -21,6 +21,7 @@ from common import keys
 from common.errors import InvalidInputError, ObjectNotFoundError, QueryError, SeglocateError
 from common.jobstate import JobStore
 from common.pipeline import TASK_FINALIZE, TASK_INGEST
+from common.query_media import decode_query_image, probe_query_clip
 from common.schemas import (
     JobOptions,
     JobResult,
@@ -350,8 +351,11 @@ class Client:
     def _upload_query_media(self, source: str | os.PathLike[str], what: str) -> str:
         path = Path(source)
         if path.is_file():
-            if path.stat().st_size == 0:
-                raise QueryError(f"{what} {source}", "empty file (0 bytes)")
+            subject = f"{what} {source}"
+            if what == "query image":
+                decode_query_image(path.read_bytes(), subject)
+            else:
+                probe_query_clip(path, subject)
             return self._upload(path).key
         key = str(source)
         try:

@@ -6,13 +6,15 @@ real weights (``SEGLOCATE_MODEL`` = a local directory).
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from PIL import Image
 
+from common.errors import QueryError
 from common.heartbeat import live_workers
-from common.schemas import JobState, VideoState
+from common.schemas import JobState
 from common.settings import Settings
 from producer.client import Client
 from tests import media
@@ -66,16 +68,15 @@ def test_image_video_and_text_plus_image_queries_run_through_the_pipeline(
         assert result.videos[0].windows
 
 
-def test_an_unreadable_query_image_fails_the_job_with_the_reason(qwen_settings, clip, tmp_path):
+def test_unreadable_or_too_long_query_media_is_refused_at_submit(qwen_settings, clip, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    result = (
-        Client(qwen_settings).submit([clip], query_image=bad, scorer="qwen3-vl").wait(timeout=300)
-    )
-    assert result.status == JobState.failed
-    error = result.videos[0].error
-    assert result.videos[0].status == VideoState.failed
-    assert "query image" in error and "not a readable image" in error
+    long_clip = media.testsrc_clip(tmp_path / "long.mp4", 31, fps=2, size="160x90")
+    client = Client(qwen_settings)
+    with pytest.raises(QueryError, match=re.escape(f"query image {bad}: not a readable image")):
+        client.submit([clip], query_image=bad, scorer="qwen3-vl")
+    with pytest.raises(QueryError, match=re.escape("31.0s long; query clips are at most 30s")):
+        client.submit([clip], query_video=long_clip, scorer="qwen3-vl")
 
 
 @pytest.mark.integration

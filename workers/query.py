@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from common.errors import ObjectNotFoundError, QueryError, VideoError
+from common.query_media import decode_query_image, probe_query_clip
 from common.schemas import JobSpec
 from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, Scorer
 from common.storage import ObjectStore
-from common.video import probe_video, sample_frames
+from common.video import sample_frames
 
-#: Longest query clip accepted, seconds.
-MAX_QUERY_CLIP_S = 30.0
 #: Loaded queries kept per process (one per recent job).
 _CACHE_SIZE = 8
 _cache: OrderedDict[tuple[str, str], LoadedQuery] = OrderedDict()
@@ -62,16 +60,7 @@ def _load_image(store: ObjectStore, bucket: str, key: str) -> Image.Image:
         data = store.get_bytes(bucket, key)
     except ObjectNotFoundError:
         raise QueryError(subject, "not found in the store") from None
-    if not data:
-        raise QueryError(subject, "empty file (0 bytes)")
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise QueryError(subject, f"not a readable image ({exc})") from None
-    if image.width < 1 or image.height < 1:
-        raise QueryError(subject, "image has no pixels")
-    return image.convert("RGB")
+    return decode_query_image(data, subject)
 
 
 def _load_clip(
@@ -84,13 +73,8 @@ def _load_clip(
             store.get_file(bucket, key, path)
         except ObjectNotFoundError:
             raise QueryError(subject, "not found in the store") from None
+        probe = probe_query_clip(path, subject)
         try:
-            probe = probe_video(path, subject)
-            if probe.duration > MAX_QUERY_CLIP_S:
-                raise QueryError(
-                    subject,
-                    f"{probe.duration:.1f}s long; query clips are at most {MAX_QUERY_CLIP_S:g}s",
-                )
             return list(
                 sample_frames(
                     path, probe, fps, needs.max_pixels, subject, size_multiple=needs.size_multiple

@@ -148,15 +148,17 @@ def test_each_bad_video_is_reported_with_its_reason_and_the_rest_finishes(cluste
 
 def test_an_unreadable_query_image_fails_each_video_with_the_reason(cluster, tmp_path):
     running(cluster)
-    picture = tmp_path / "cat.png"
-    picture.write_text("not an image at all\n")
+    # An object key skips the client's local check: the workers must catch it themselves.
+    cluster.store().put_bytes(cluster.settings.videos_bucket, "queries/cat.png", b"not an image\n")
     clip = media.testsrc_clip(tmp_path / "clip.mp4", 4, fps=5, size="160x90")
-    job = Client(cluster.settings).submit([clip], query_image=picture, scorer="null-benchmark")
+    job = Client(cluster.settings).submit(
+        [clip], query_image="queries/cat.png", scorer="null-benchmark"
+    )
     result = cluster.wait_result(job.job_id, timeout=60)
     assert result.status == JobState.failed
     (video,) = result.videos
     assert video.status == VideoState.failed
-    assert video.error.startswith("query image uploads/") and "not a readable image" in video.error
+    assert video.error.startswith("query image queries/cat.png: not a readable image")
 
 
 def test_an_empty_query_is_refused_at_submit_and_nothing_is_queued(cluster, tmp_path):
