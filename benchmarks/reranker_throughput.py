@@ -168,7 +168,7 @@ def build_model(args: argparse.Namespace, processor: Any) -> tuple[Any, str]:
     import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    from common.scorers.qwen3_vl import pick_attention
+    from common.scorers.qwen3_vl_model import pick_attention
     from tests.qwen_tiny import tiny_config, token_ids
 
     device = torch.device(args.device)

@@ -14,7 +14,9 @@ so that ``pairs x longest pair <= max_batch_tokens`` (padding included) and
 ``pairs <= max_batch_pairs``; a long query or large frames simply give smaller batches. On
 CUDA, running out of memory halves the batch and the budget instead of failing.
 Everything that is pure arithmetic (messages, layout, truncation, batch plans) lives in
-:mod:`common.scorers.qwen3_vl_prompt`.
+:mod:`common.scorers.qwen3_vl_prompt`; loading and the forward pass in
+:mod:`common.scorers.qwen3_vl_model`; image and video pixels in
+:mod:`common.scorers.qwen3_vl_pixels`.
 
 Parameters of :class:`Qwen3VLScorer` (all keyword-only except ``model``):
 
@@ -37,7 +39,6 @@ Parameters of :class:`Qwen3VLScorer` (all keyword-only except ``model``):
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import logging
 import threading
@@ -45,27 +46,38 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
-from common.errors import InvalidInputError, QueryError, SeglocateError, VideoError
+from common.errors import InvalidInputError, QueryError, VideoError
 from common.schemas import ScorerInfo
 from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, WindowInput
+from common.scorers.qwen3_vl_model import (
+    LoadedModel,
+    ScorerLoadError,
+    adopt_model,
+    forward_scores,
+    load_model,
+    pick_attention,
+)
+from common.scorers.qwen3_vl_pixels import (
+    EncodedMedia,
+    VideoPlan,
+    checked_rgb,
+    digest_image,
+    encode_image,
+    encode_videos,
+    fit_size,
+)
 from common.scorers.qwen3_vl_prompt import (
     DEFAULT_INSTRUCTION,
     IMAGE_MAX_PIXELS,
     IMAGE_MIN_PIXELS,
-    IMAGE_PAD,
     KEEP_LAST_TOKENS,
     MAX_LENGTH,
-    PATCH_SIZE,
-    RESERVED_MARKERS,
-    TEMPORAL_PATCH_SIZE,
     VIDEO_MAX_FRAMES,
     VIDEO_TOTAL_PIXELS,
     Side,
@@ -73,9 +85,7 @@ from common.scorers.qwen3_vl_prompt import (
     VideoLayout,
     build_messages,
     expand_prompt,
-    group_timestamps,
     pad_to_even,
-    patch_aligned_size,
     pieces_text,
     plan_batches,
     reserved_marker_in,
@@ -84,6 +94,21 @@ from common.scorers.qwen3_vl_prompt import (
     uniform_subsample,
     video_frame_max_pixels,
 )
+
+# ScorerLoadError and pick_attention are re-exported: callers know them from this module.
+__all__ = [
+    "DEFAULT_BATCH_PAIRS",
+    "DEFAULT_BATCH_TOKENS",
+    "FRAME_MAX_PIXELS",
+    "MAX_QUERY_VIDEO_SECONDS",
+    "SCORER_NAME",
+    "TEXT_CACHE_SIZE",
+    "VIDEO_FRAME_MIN_PIXELS",
+    "Qwen3VLScorer",
+    "ScorerLoadError",
+    "ScoringStats",
+    "pick_attention",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,15 +128,6 @@ DEFAULT_BATCH_PAIRS = 64
 TEXT_CACHE_SIZE = 4096
 
 
-class ScorerLoadError(SeglocateError):
-    """The reranker's weights or processor could not be loaded."""
-
-    def __init__(self, model: str, reason: str) -> None:
-        super().__init__(f"qwen3-vl model {model!r}: {reason}")
-        self.model = model
-        self.reason = reason
-
-
 @dataclass
 class ScoringStats:
     """What the last :meth:`Qwen3VLScorer.score_windows` call did."""
@@ -124,24 +140,6 @@ class ScoringStats:
 
 
 @dataclass
-class _VideoPlan:
-    """One video (query clip or window) ready to be resized and encoded."""
-
-    frames: list[Image.Image]  #: RGB, padded to an even count
-    indices: list[int]  #: frame index from the clip's start, per frame (padded)
-    fps: float  #: frames per second of ``indices``
-    height: int  #: resized height, pixels
-    width: int  #: resized width, pixels
-
-    @property
-    def layout(self) -> VideoLayout:
-        return VideoLayout(
-            timestamps=tuple(group_timestamps(self.indices, self.fps)),
-            tokens_per_group=tokens_per_frame_group(self.height, self.width),
-        )
-
-
-@dataclass
 class _QueryPlan:
     """A checked query: its text side and media, before pixels are encoded."""
 
@@ -150,7 +148,7 @@ class _QueryPlan:
     texts: tuple[str, ...]
     image: Image.Image | None = None
     image_size: tuple[int, int] = (0, 0)  #: resized (height, width), pixels
-    video: _VideoPlan | None = None
+    video: VideoPlan | None = None
 
     @property
     def side(self) -> Side:
@@ -169,34 +167,10 @@ class _QueryPlan:
 
 
 @dataclass
-class _Encoded:
-    """Pixels and grid (t, h, w in patches) of one image or video for the vision tower."""
-
-    pixels: torch.Tensor
-    grid: torch.Tensor
-
-
-@dataclass
 class _EncodedQuery:
     plan: _QueryPlan
-    image: _Encoded | None
-    video: _Encoded | None
-
-
-@dataclass
-class _Loaded:
-    """The resident model and everything derived from it once."""
-
-    backbone: Any  #: ``Qwen3VLModel`` (the LM head is not kept)
-    processor: Any
-    yes_minus_no: torch.Tensor  #: ``W[yes] - W[no]``, float32, on ``device``
-    device: torch.device
-    dtype: torch.dtype
-    attn_implementation: str
-    marker_ids: dict[str, int]
-    special_ids: frozenset[int]
-    pad_id: int
-    templates: dict[tuple[str, Side], str] = field(default_factory=dict)
+    image: EncodedMedia | None
+    video: EncodedMedia | None
 
 
 class Qwen3VLScorer:
@@ -240,7 +214,7 @@ class Qwen3VLScorer:
         self._device_name = device
         self._attn_implementation = attn_implementation
         self._prefetch = prefetch
-        self._loaded: _Loaded | None = None
+        self._loaded: LoadedModel | None = None
         self._load_lock = threading.Lock()
         self._text_ids: OrderedDict[str, list[int]] = OrderedDict()
         self._query_cache: _EncodedQuery | None = None
@@ -258,7 +232,7 @@ class Qwen3VLScorer:
         """
         scorer = cls(model_id, **options)
         attn = getattr(model.config, "_attn_implementation", None) or "default"
-        scorer._loaded = _adopt(model, processor, attn, model_id)
+        scorer._loaded = adopt_model(model, processor, attn, model_id)
         scorer._after_load()
         return scorer
 
@@ -278,54 +252,17 @@ class Qwen3VLScorer:
         """Load weights and processor now (idempotent, thread-safe)."""
         self._model()
 
-    def _model(self) -> _Loaded:
+    def _model(self) -> LoadedModel:
         if self._loaded is None:
             with self._load_lock:
                 if self._loaded is None:
-                    self._loaded = self._load()
+                    self._loaded = load_model(
+                        self.model_id,
+                        device_name=self._device_name,
+                        attn_implementation=self._attn_implementation,
+                    )
                     self._after_load()
         return self._loaded
-
-    def _load(self) -> _Loaded:
-        from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
-
-        device = torch.device(self._device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ScorerLoadError(
-                self.model_id, f"device {device} requested but CUDA is not available"
-            )
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        attn = self._attn_implementation or pick_attention(device)
-        local = Path(self.model_id).expanduser().is_dir()
-        source = str(Path(self.model_id).expanduser()) if local else self.model_id
-        options: dict[str, Any] = {"local_files_only": True} if local else {}
-        logger.info(
-            "loading %s (%s) on %s as %s with %s attention",
-            self.model_id,
-            "local directory" if local else "hub id",
-            device,
-            str(dtype).removeprefix("torch."),
-            attn,
-        )
-        started = time.perf_counter()
-        try:
-            processor = AutoProcessor.from_pretrained(
-                source, padding_side="left", use_fast=True, **options
-            )
-            model = Qwen3VLForConditionalGeneration.from_pretrained(
-                source, dtype=dtype, attn_implementation=attn, **options
-            )
-        except (OSError, ValueError, ImportError) as exc:
-            raise ScorerLoadError(self.model_id, f"cannot load ({exc})") from exc
-        model.to(device)
-        loaded = _adopt(model, processor, attn, self.model_id)
-        del model  # the LM head's other rows are not needed; free them if untied
-        message = f"loaded {self.model_id} in {time.perf_counter() - started:.1f} s"
-        if device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(device) / 2**30
-            message += f"; peak GPU memory {peak:.2f} GiB"
-        logger.info(message)
-        return loaded
 
     def _after_load(self) -> None:
         assert self._loaded is not None
@@ -404,15 +341,15 @@ class Qwen3VLScorer:
         digest.update(repr((instruction, texts, query.video_fps)).encode())
         plan = _QueryPlan(fingerprint="", instruction=instruction, texts=texts)
         if query.image is not None:
-            plan.image = _checked_rgb(query.image, "query image", QueryError)
-            plan.image_size = _fit(
+            plan.image = checked_rgb(query.image, "query image", QueryError)
+            plan.image_size = fit_size(
                 plan.image, self.image_min_pixels, self.image_max_pixels, "query image", QueryError
             )
-            _digest_image(digest, plan.image)
+            digest_image(digest, plan.image)
         if query.video_frames:
             plan.video = self._plan_query_video(query)
             for frame in plan.video.frames:
-                _digest_image(digest, frame)
+                digest_image(digest, frame)
         plan.fingerprint = digest.hexdigest()
         needed = plan.vision_tokens + KEEP_LAST_TOKENS
         if needed > self.max_length:
@@ -423,7 +360,7 @@ class Qwen3VLScorer:
             )
         return plan
 
-    def _plan_query_video(self, query: LoadedQuery) -> _VideoPlan:
+    def _plan_query_video(self, query: LoadedQuery) -> VideoPlan:
         frames, fps = query.video_frames, query.video_fps
         if fps <= 0:
             raise QueryError("query video", f"sampling rate must be positive, got {fps} fps")
@@ -436,7 +373,7 @@ class Qwen3VLScorer:
             )
         return self._plan_video(frames, fps, "query video", QueryError)
 
-    def _plan_window(self, window: WindowInput) -> _VideoPlan:
+    def _plan_window(self, window: WindowInput) -> VideoPlan:
         subject = f"window {window.start:.2f}-{window.end:.2f} s"
         if not window.frames:
             raise VideoError(subject, "no frames (the qwen3-vl scorer needs the window's pixels)")
@@ -450,20 +387,20 @@ class Qwen3VLScorer:
         fps: float,
         subject: str,
         error: type[InvalidInputError],
-    ) -> _VideoPlan:
+    ) -> VideoPlan:
         first = frames[0].index
         indices = [frame.index - first for frame in frames]
         if any(later <= earlier for earlier, later in itertools.pairwise(indices)):
             raise error(subject, "frames are not in increasing order of their index")
         images = [
-            _checked_rgb(frame.image, f"{subject}, frame {frame.index}", error) for frame in frames
+            checked_rgb(frame.image, f"{subject}, frame {frame.index}", error) for frame in frames
         ]
         positions = pad_to_even(uniform_subsample(len(images), VIDEO_MAX_FRAMES))
         budget = video_frame_max_pixels(
             len(positions), self.frame_max_pixels, self.video_total_pixels
         )
-        height, width = _fit(images[0], VIDEO_FRAME_MIN_PIXELS, budget, subject, error)
-        return _VideoPlan(
+        height, width = fit_size(images[0], VIDEO_FRAME_MIN_PIXELS, budget, subject, error)
+        return VideoPlan(
             frames=[images[p] for p in positions],
             indices=[indices[p] for p in positions],
             fps=fps,
@@ -473,7 +410,7 @@ class Qwen3VLScorer:
 
     # --- prompts and token ids -----------------------------------------------------------------
 
-    def _template(self, loaded: _Loaded, instruction: str, query: Side) -> str:
+    def _template(self, loaded: LoadedModel, instruction: str, query: Side) -> str:
         key = (instruction, query)
         if key not in loaded.templates:
             if len(loaded.templates) >= 64:
@@ -484,16 +421,16 @@ class Qwen3VLScorer:
             )
         return loaded.templates[key]
 
-    def _pieces(self, loaded: _Loaded, plan: _QueryPlan, window: _VideoPlan) -> list[Any]:
+    def _pieces(self, loaded: LoadedModel, plan: _QueryPlan, window: VideoPlan) -> list[Any]:
         prompt = self._template(loaded, plan.instruction, plan.side)
         videos = ([plan.video.layout] if plan.video is not None else []) + [window.layout]
         return expand_prompt(prompt, plan.image_tokens, videos)
 
     def _pair_ids(
         self,
-        loaded: _Loaded,
+        loaded: LoadedModel,
         plan: _QueryPlan,
-        videos: Sequence[_VideoPlan],
+        videos: Sequence[VideoPlan],
         windows: Sequence[WindowInput],
     ) -> list[list[int]]:
         by_layout: dict[VideoLayout, list[int]] = {}
@@ -521,7 +458,7 @@ class Qwen3VLScorer:
             rows.append(by_layout[layout])
         return rows
 
-    def _encode_pieces(self, loaded: _Loaded, pieces: Sequence[Any]) -> list[int]:
+    def _encode_pieces(self, loaded: LoadedModel, pieces: Sequence[Any]) -> list[int]:
         texts = [piece.text for piece in pieces if isinstance(piece, TextPiece)]
         missing = list(dict.fromkeys(text for text in texts if text not in self._text_ids))
         if missing:
@@ -541,22 +478,22 @@ class Qwen3VLScorer:
 
     # --- pixels --------------------------------------------------------------------------------
 
-    def _encode_query(self, loaded: _Loaded, plan: _QueryPlan) -> _EncodedQuery:
+    def _encode_query(self, loaded: LoadedModel, plan: _QueryPlan) -> _EncodedQuery:
         cached = self._query_cache
         if cached is not None and cached.plan.fingerprint == plan.fingerprint:
             return cached
         image = (
-            _encode_image(loaded, plan.image, plan.image_size) if plan.image is not None else None
+            encode_image(loaded, plan.image, plan.image_size) if plan.image is not None else None
         )
-        video = _encode_videos(loaded, [plan.video])[0] if plan.video is not None else None
+        video = encode_videos(loaded, [plan.video])[0] if plan.video is not None else None
         self._query_cache = _EncodedQuery(plan=plan, image=image, video=video)
         return self._query_cache
 
     def _score_all(
         self,
-        loaded: _Loaded,
+        loaded: LoadedModel,
         query: _EncodedQuery,
-        videos: Sequence[_VideoPlan],
+        videos: Sequence[VideoPlan],
         ids: Sequence[list[int]],
         stats: ScoringStats,
     ) -> list[float]:
@@ -583,9 +520,9 @@ class Qwen3VLScorer:
 
     def _score_batch(
         self,
-        loaded: _Loaded,
+        loaded: LoadedModel,
         query: _EncodedQuery,
-        videos: Sequence[_VideoPlan],
+        videos: Sequence[VideoPlan],
         ids: Sequence[list[int]],
         stats: ScoringStats,
         inputs: dict[str, torch.Tensor] | None = None,
@@ -594,7 +531,7 @@ class Qwen3VLScorer:
         try:
             if inputs is None:
                 inputs = self._inputs(loaded, query, videos, ids)
-            scores = _run(loaded, inputs)
+            scores = forward_scores(loaded, inputs)
         except torch.cuda.OutOfMemoryError:
             if len(ids) == 1:
                 raise
@@ -615,9 +552,9 @@ class Qwen3VLScorer:
 
     def _inputs(
         self,
-        loaded: _Loaded,
+        loaded: LoadedModel,
         query: _EncodedQuery,
-        videos: Sequence[_VideoPlan],
+        videos: Sequence[VideoPlan],
         ids: Sequence[list[int]],
     ) -> dict[str, torch.Tensor]:
         """Left-padded token ids, attention mask, pixels and grids of a batch, on the device."""
@@ -631,7 +568,7 @@ class Qwen3VLScorer:
         if query.image is not None:
             inputs["pixel_values"] = torch.cat([query.image.pixels] * count)
             inputs["image_grid_thw"] = torch.cat([query.image.grid] * count)
-        windows = _encode_videos(loaded, videos)
+        windows = encode_videos(loaded, videos)
         media = [m for w in windows for m in ([query.video, w] if query.video is not None else [w])]
         inputs["pixel_values_videos"] = torch.cat([m.pixels for m in media])
         inputs["video_grid_thw"] = torch.cat([m.grid for m in media])
@@ -644,164 +581,3 @@ class Qwen3VLScorer:
             )
             for name, tensor in inputs.items()
         }
-
-
-def _run(loaded: _Loaded, inputs: dict[str, torch.Tensor]) -> list[float]:
-    """One forward pass: ``100 * sigmoid((W[yes] - W[no]) . h_last)`` per row."""
-    with torch.inference_mode():
-        output = loaded.backbone(**inputs, use_cache=False)
-        last = output.last_hidden_state[:, -1, :].float()
-        scores = torch.sigmoid(last @ loaded.yes_minus_no) * 100.0
-    return [float(score) for score in scores.cpu()]
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def pick_attention(device: torch.device) -> str:
-    """``flash_attention_2`` on CUDA when ``flash_attn`` imports, else ``sdpa``."""
-    if device.type != "cuda" or importlib.util.find_spec("flash_attn") is None:
-        return "sdpa"
-    try:
-        import flash_attn  # noqa: F401
-    except Exception as exc:  # a broken build must not stop scoring
-        logger.info("flash_attn does not import (%s); using sdpa", exc)
-        return "sdpa"
-    return "flash_attention_2"
-
-
-def _adopt(model: Any, processor: Any, attn: str, model_id: str) -> _Loaded:
-    """Keep the backbone and the yes/no row difference of a loaded model; check the tokenizer."""
-    tokenizer = processor.tokenizer
-    vocab = tokenizer.get_vocab()
-    missing = [word for word in ("yes", "no") if word not in vocab]
-    if missing:
-        raise ScorerLoadError(model_id, f"tokenizer has no single token for {', '.join(missing)}")
-    marker_ids = {marker: tokenizer.convert_tokens_to_ids(marker) for marker in RESERVED_MARKERS}
-    unknown = [
-        marker
-        for marker, token in marker_ids.items()
-        if token is None or token == tokenizer.unk_token_id
-    ]
-    if unknown:
-        raise ScorerLoadError(model_id, f"tokenizer lacks {', '.join(unknown)}")
-    if marker_ids[IMAGE_PAD] != model.config.image_token_id:
-        raise ScorerLoadError(model_id, "tokenizer and model disagree on the image token id")
-    if getattr(processor, "chat_template", None) is None:
-        raise ScorerLoadError(model_id, "processor has no chat template")
-    head = model.get_output_embeddings().weight
-    yes_minus_no = (head[vocab["yes"]].float() - head[vocab["no"]].float()).detach().clone()
-    backbone = model.model.eval()
-    parameter = next(backbone.parameters())
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
-    return _Loaded(
-        backbone=backbone,
-        processor=processor,
-        yes_minus_no=yes_minus_no.to(parameter.device),
-        device=parameter.device,
-        dtype=parameter.dtype,
-        attn_implementation=attn,
-        marker_ids=marker_ids,
-        special_ids=frozenset(tokenizer.all_special_ids),
-        pad_id=int(pad_id),
-    )
-
-
-def _checked_rgb(image: object, subject: str, error: type[InvalidInputError]) -> Image.Image:
-    """``image`` as RGB, or ``error`` naming ``subject`` when it is not a readable image."""
-    if not isinstance(image, Image.Image):
-        raise error(subject, f"not an image (got {type(image).__name__})")
-    try:
-        image.load()
-        width, height = image.size
-        if width <= 0 or height <= 0:
-            raise error(subject, f"empty image ({width}x{height} px)")
-        return image if image.mode == "RGB" else image.convert("RGB")
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise error(subject, f"unreadable image ({exc})") from exc
-
-
-def _fit(
-    image: Image.Image,
-    min_pixels: int,
-    max_pixels: int,
-    subject: str,
-    error: type[InvalidInputError],
-) -> tuple[int, int]:
-    try:
-        return patch_aligned_size(
-            image.height, image.width, min_pixels=min_pixels, max_pixels=max_pixels
-        )
-    except ValueError as exc:
-        raise error(subject, str(exc)) from exc
-
-
-def _digest_image(digest: Any, image: Image.Image) -> None:
-    digest.update(repr((image.size, image.mode)).encode())
-    digest.update(image.tobytes())
-
-
-def _resized_array(image: Image.Image, height: int, width: int) -> np.ndarray:
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.BICUBIC)
-    return np.array(image, dtype=np.uint8)
-
-
-def _encode_image(loaded: _Loaded, image: Image.Image, size: tuple[int, int]) -> _Encoded:
-    array = _resized_array(image, *size)
-    out = loaded.processor.image_processor(images=[array], do_resize=False, return_tensors="pt")
-    encoded = _Encoded(pixels=out["pixel_values"], grid=out["image_grid_thw"])
-    _check_grid(encoded.grid, [(1, size[0] // PATCH_SIZE, size[1] // PATCH_SIZE)])
-    return encoded
-
-
-def _encode_videos(loaded: _Loaded, plans: Sequence[_VideoPlan]) -> list[_Encoded]:
-    """Resize and patchify videos in one processor call; timestamps come from their metadata."""
-    tensors = [
-        torch.from_numpy(
-            np.stack([_resized_array(f, plan.height, plan.width) for f in plan.frames])
-        ).permute(0, 3, 1, 2)
-        for plan in plans
-    ]
-    metadata = [
-        {
-            "total_num_frames": len(plan.frames),
-            "fps": plan.fps,
-            "frames_indices": plan.indices,
-            "width": plan.width,
-            "height": plan.height,
-        }
-        for plan in plans
-    ]
-    out = loaded.processor.video_processor(
-        videos=tensors,
-        video_metadata=metadata,
-        do_sample_frames=False,
-        do_resize=False,
-        return_tensors="pt",
-        **_processing_device(loaded),
-    )
-    grids = out["video_grid_thw"]
-    _check_grid(
-        grids,
-        [
-            (len(p.frames) // TEMPORAL_PATCH_SIZE, p.height // PATCH_SIZE, p.width // PATCH_SIZE)
-            for p in plans
-        ],
-    )
-    sizes = [int(row.prod()) for row in grids]
-    pixels = torch.split(out["pixel_values_videos"], sizes)
-    return [_Encoded(pixels=chunk, grid=grids[i : i + 1]) for i, chunk in enumerate(pixels)]
-
-
-def _processing_device(loaded: _Loaded) -> dict[str, str]:
-    """Normalise and patchify on the GPU when there is one: uint8 frames travel, not floats."""
-    return {"device": str(loaded.device)} if loaded.device.type == "cuda" else {}
-
-
-def _check_grid(grid: torch.Tensor, expected: Sequence[tuple[int, int, int]]) -> None:
-    got = [tuple(int(v) for v in row) for row in grid]
-    if got != list(expected):
-        raise RuntimeError(f"vision processor produced grids {got}, expected {list(expected)}")
