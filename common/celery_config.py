@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.pipeline import QUEUE_CPU, QUEUE_GPU, TASK_QUEUES
+from common.pipeline import QUEUE_CPU, TASK_QUEUES, queue_for
 from common.settings import Settings
 
 
@@ -41,7 +41,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "task_default_queue": QUEUE_CPU,
-        "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
+        # Scoring steps are sent to their scorer's gpu queue explicitly (see queue_for).
+        "task_routes": {
+            name: {"queue": queue} for name, queue in TASK_QUEUES.items() if queue == QUEUE_CPU
+        },
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
@@ -54,13 +57,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-QUEUES = (QUEUE_CPU, QUEUE_GPU)
-
-
 def send_task(app: Any, task_name: str, payload: Any) -> None:
     """Publish one step as a JSON message to its queue (payloads are object keys, never frames)."""
     app.send_task(
         task_name,
         kwargs={"payload": payload.model_dump(mode="json")},
-        queue=TASK_QUEUES[task_name],
+        queue=queue_for(task_name, payload),
     )

@@ -32,6 +32,7 @@ TASK_AGGREGATE = "seglocate.aggregate_video"
 TASK_FINALIZE = "seglocate.finalize_job"
 
 QUEUE_CPU = "cpu"
+#: Scoring runs on one queue per scorer, ``gpu.<scorer>``: a worker serves the scorer it holds.
 QUEUE_GPU = "gpu"
 
 #: Which queue each task is routed to.
@@ -43,6 +44,27 @@ TASK_QUEUES = {
     TASK_AGGREGATE: QUEUE_CPU,
     TASK_FINALIZE: QUEUE_CPU,
 }
+
+
+def gpu_queue(scorer: str) -> str:
+    """The broker queue of the scoring steps for ``scorer`` (e.g. ``gpu.qwen3-vl``)."""
+    return f"{QUEUE_GPU}.{scorer}"
+
+
+def broker_queues(queues: list[str], scorer: str) -> list[str]:
+    """Broker queue names for a worker serving ``queues`` (``cpu``/``gpu``) with ``scorer``."""
+    return [gpu_queue(scorer) if q == QUEUE_GPU else q for q in queues]
+
+
+def queue_for(task_name: str, payload: object) -> str:
+    """Where to send ``task_name``: its cpu queue, or the gpu queue of the payload's scorer."""
+    queue = TASK_QUEUES[task_name]
+    if queue != QUEUE_GPU:
+        return queue
+    scorer = getattr(payload, "scorer", "")
+    if not scorer:
+        raise ValueError(f"{task_name} needs the job's scorer in its payload to be routed")
+    return gpu_queue(scorer)
 
 
 class Enqueue(Protocol):

@@ -287,6 +287,8 @@ class JobTask(_Model):
 class VideoTask(_Model):
     job_id: str
     video_index: int = Field(ge=0)
+    #: The job's scorer: routes the scoring steps to the ``gpu.<scorer>`` queue.
+    scorer: str = ""
 
 
 class BatchTask(VideoTask):

@@ -301,7 +301,10 @@ class Client:
         )
         dispatcher = self._dispatcher()
         for index in range(len(refs)):
-            dispatcher.send(TASK_INGEST, VideoTask(job_id=spec.job_id, video_index=index))
+            dispatcher.send(
+                TASK_INGEST,
+                VideoTask(job_id=spec.job_id, video_index=index, scorer=options.scorer),
+            )
         if not refs:
             dispatcher.send(TASK_FINALIZE, JobTask(job_id=spec.job_id))
         if run_in_background:

@@ -134,7 +134,7 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         cancel_video(ctx, spec, task.video_index)
         return
     if plan.status == VideoState.scoring:  # redelivered after planning: just re-enqueue
-        ctx.enqueue(TASK_PREPARE, task)
+        ctx.enqueue(TASK_PREPARE, task.model_copy(update={"scorer": spec.options.scorer}))
         return
     plan.status = VideoState.ingesting
     jobs.write_plan(task.job_id, plan)
@@ -182,4 +182,4 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
     plan.batches = plan_batches(len(windows), ctx.settings.windows_per_task)
     plan.status = VideoState.scoring
     jobs.write_plan(task.job_id, plan)
-    ctx.enqueue(TASK_PREPARE, task)
+    ctx.enqueue(TASK_PREPARE, task.model_copy(update={"scorer": spec.options.scorer}))

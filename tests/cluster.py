@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common import keys
 from common.heartbeat import live_workers
+from common.pipeline import broker_queues
 from common.schemas import JobResult
 from common.settings import Settings
 from common.storage import ObjectStore, open_store, read_model_or_none
@@ -39,10 +40,12 @@ class WorkerProcess:
             else ["--pool", "prefork", "--concurrency", str(self.concurrency)]
         )
         name = f"{self.queues.replace(',', '-')}-{uuid.uuid4().hex[:6]}@%h"
+        scorer = self.env.get("SEGLOCATE_SCORER", "ocr")
         cmd = [
             sys.executable, "-m", "celery",
             "-A", "workers.celery_app", "worker",
-            "-Q", self.queues, "-n", name, "--loglevel", "INFO",
+            "-Q", ",".join(broker_queues(self.queues.split(","), scorer)),
+            "-n", name, "--loglevel", "INFO",
             "--without-gossip", "--without-mingle",
             *pool,
         ]  # fmt: skip

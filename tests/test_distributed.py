@@ -12,6 +12,7 @@ from common.schemas import JobResult, JobState, VideoState
 from common.storage import open_store
 from producer.client import Client
 from producer.sample_lecture import Slide, make_lecture
+from tests import media
 from tests.cluster import Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -171,3 +172,24 @@ def test_cli_submit_status_results_and_locate_use_the_broker(cluster, lecture, t
     located = run_cli(cluster, "locate", str(path), "--query", "free-body diagram", "--no-progress")
     assert located.returncode == 0, located.stderr
     assert "s3://" in located.stdout and "succeeded" in located.stdout.splitlines()[0]
+
+
+def test_gpu_workers_of_different_scorers_share_one_broker(
+    redis_server_factory, s3_server, tmp_path
+):
+    """Each scoring step goes to its job's ``gpu.<scorer>`` queue: a mixed fleet never mixes."""
+    other = Cluster(redis_server_factory().url, s3_server, tmp_path)
+    try:
+        other.start_worker("cpu")
+        other.start_worker("gpu")  # serves ocr
+        other.start_worker("gpu", SEGLOCATE_SCORER="null-benchmark")
+        other.wait_for_workers(3)
+        clip = media.testsrc_clip(tmp_path / "clip.mp4", 12, size="160x90")
+        client = Client(other.settings)
+        jobs = [client.submit([clip], "x", scorer=name) for name in ("null-benchmark", "ocr") * 2]
+        results = [other.wait_result(job.job_id, timeout=120) for job in jobs]
+    finally:
+        other.stop()
+    assert [r.status for r in results] == [JobState.succeeded] * 4
+    assert [r.scorer.name for r in results] == ["null-benchmark", "ocr"] * 2
+    assert {w.score for w in results[0].videos[0].windows} == {50.0}

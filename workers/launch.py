@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from common.errors import InvalidInputError
-from common.pipeline import QUEUE_CPU, QUEUE_GPU
+from common.pipeline import QUEUE_CPU, QUEUE_GPU, broker_queues
 from common.settings import Settings
 
 
@@ -39,20 +39,15 @@ def parse_gpus(gpus: str | None) -> list[str]:
 
 
 def worker_command(
-    queues: Sequence[str], name: str, concurrency: int | None, loglevel: str
+    queues: Sequence[str], name: str, concurrency: int | None, loglevel: str, scorer: str
 ) -> list[str]:
-    """The ``celery worker`` command line for one worker process group."""
+    """The ``celery worker`` command line for one worker process group.
+
+    The ``gpu`` queue becomes the broker queue of the worker's scorer, ``gpu.<scorer>``.
+    """
     cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker"]
-    cmd += [
-        "-Q",
-        ",".join(queues),
-        "-n",
-        f"{name}@%h",
-        "--loglevel",
-        loglevel,
-        "--without-gossip",
-        "--without-mingle",
-    ]
+    cmd += ["-Q", ",".join(broker_queues(list(queues), scorer)), "-n", f"{name}@%h"]
+    cmd += ["--loglevel", loglevel, "--without-gossip", "--without-mingle"]
     if QUEUE_GPU in queues:
         cmd += ["--pool", "solo"]  # one resident model per process; nothing forks after CUDA
     else:
@@ -61,29 +56,20 @@ def worker_command(
 
 
 def planned_processes(
-    queues: list[str], gpus: list[str], concurrency: int | None, loglevel: str
+    queues: list[str], gpus: list[str], concurrency: int | None, loglevel: str, scorer: str = "ocr"
 ) -> list[tuple[list[str], dict[str, str]]]:
     """(command, extra environment) for every worker process to start."""
     plans: list[tuple[list[str], dict[str, str]]] = []
     if gpus and QUEUE_GPU in queues:
         if QUEUE_CPU in queues:
-            plans.append(
-                (
-                    worker_command([QUEUE_CPU], "cpu", concurrency, loglevel),
-                    {"SEGLOCATE_WORKER_QUEUES": QUEUE_CPU},
-                )
-            )
+            cpu = worker_command([QUEUE_CPU], "cpu", concurrency, loglevel, scorer)
+            plans.append((cpu, {"SEGLOCATE_WORKER_QUEUES": QUEUE_CPU}))
         for gpu in gpus:
             env = {"SEGLOCATE_WORKER_QUEUES": QUEUE_GPU, "CUDA_VISIBLE_DEVICES": gpu}
-            plans.append((worker_command([QUEUE_GPU], f"gpu{gpu}", None, loglevel), env))
+            plans.append((worker_command([QUEUE_GPU], f"gpu{gpu}", None, loglevel, scorer), env))
     else:
-        name = "-".join(queues)
-        plans.append(
-            (
-                worker_command(queues, name, concurrency, loglevel),
-                {"SEGLOCATE_WORKER_QUEUES": ",".join(queues)},
-            )
-        )
+        command = worker_command(queues, "-".join(queues), concurrency, loglevel, scorer)
+        plans.append((command, {"SEGLOCATE_WORKER_QUEUES": ",".join(queues)}))
     return plans
 
 
@@ -95,7 +81,9 @@ def run_worker(
         raise InvalidInputError(
             "SEGLOCATE_BROKER_URL", "not set: workers need a broker (embedded mode runs in-process)"
         )
-    plans = planned_processes(parse_queues(queues), parse_gpus(gpus), concurrency, loglevel)
+    plans = planned_processes(
+        parse_queues(queues), parse_gpus(gpus), concurrency, loglevel, settings.scorer
+    )
     children = [subprocess.Popen(cmd, env={**os.environ, **extra}) for cmd, extra in plans]
 
     def stop(signum: int, _frame: object) -> None:

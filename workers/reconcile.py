@@ -18,13 +18,14 @@ from common import keys
 from common.jobstate import job_store
 from common.pipeline import (
     QUEUE_CPU,
-    QUEUE_GPU,
     TASK_FINALIZE,
     TASK_INGEST,
     TASK_PREPARE,
     PipelineContext,
+    gpu_queue,
 )
 from common.schemas import JobTask, VideoState, VideoTask
+from common.scorers import SCORER_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def resume_job(ctx: PipelineContext, job_id: str) -> int:
     sent = 0
     for index, _ref in enumerate(spec.videos):
         plan = jobs.stored_plan(job_id, index)
-        task = VideoTask(job_id=job_id, video_index=index)
+        task = VideoTask(job_id=job_id, video_index=index, scorer=spec.options.scorer)
         if plan is None or plan.status in (VideoState.queued, VideoState.ingesting):
             ctx.enqueue(TASK_INGEST, task)
             sent += 1
@@ -117,6 +118,7 @@ def redis_broker_is_idle(app) -> bool:  # type: ignore[no-untyped-def]
     """True when the Redis broker holds no queued and no unacknowledged message."""
     with app.connection_for_read() as conn:
         client = conn.default_channel.client
-        queued = sum(int(client.llen(queue)) for queue in (QUEUE_CPU, QUEUE_GPU))
+        queues = [QUEUE_CPU, *(gpu_queue(name) for name in SCORER_NAMES)]
+        queued = sum(int(client.llen(queue)) for queue in queues)
         unacked = int(client.hlen("unacked"))
     return queued == 0 and unacked == 0

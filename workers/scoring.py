@@ -110,10 +110,15 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
     for batch_index in pending:
         ctx.enqueue(
             TASK_SCORE,
-            BatchTask(job_id=task.job_id, video_index=task.video_index, batch_index=batch_index),
+            BatchTask(
+                job_id=task.job_id,
+                video_index=task.video_index,
+                batch_index=batch_index,
+                scorer=spec.options.scorer,
+            ),
         )
     if not pending:
-        ctx.enqueue(after_scoring(spec), task)
+        ctx.enqueue(after_scoring(spec), task.model_copy(update={"scorer": spec.options.scorer}))
 
 
 def after_scoring(spec: JobSpec) -> str:
@@ -218,6 +223,7 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
         ctx.store.put_bytes(work, key, batch.model_dump_json().encode(), "application/json")
         ctx.count("windows_scored", len(scores))
     if len(jobs.scored_batches(task.job_id, task.video_index)) >= len(plan.batches):
-        ctx.enqueue(
-            after_scoring(spec), VideoTask(job_id=task.job_id, video_index=task.video_index)
+        next_task = VideoTask(
+            job_id=task.job_id, video_index=task.video_index, scorer=spec.options.scorer
         )
+        ctx.enqueue(after_scoring(spec), next_task)

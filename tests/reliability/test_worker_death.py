@@ -118,7 +118,9 @@ def test_a_message_held_by_a_killed_worker_comes_back_after_the_visibility_timeo
     gpu = cluster.start_worker("gpu")
     cluster.wait_for_workers(2)
     job = Client(cluster.settings).submit([long_video], "x", scorer="null-benchmark", window=5)
-    wait_until(lambda: "gpu" in held_queues(redis.url), 30, 0.01, "a gpu message held")
+    wait_until(
+        lambda: "gpu.null-benchmark" in held_queues(redis.url), 30, 0.01, "a gpu message held"
+    )
     gpu.kill()
     killed_at = time.monotonic()
     if sweeper_killed:  # the sweep lock a worker of this deployment leaves when SIGKILLed
