@@ -26,6 +26,11 @@ from infra.services.base import (
 
 log = logging.getLogger("infra.services")
 
+#: Volumes the dev server may hold (each bucket takes at least one).
+MAX_VOLUMES = 2000
+#: Size of one volume, MB: small, since dev and test objects are small.
+VOLUME_SIZE_LIMIT_MB = 256
+
 # --------------------------------------------------------------------------------------------
 # SeaweedFS (S3)
 
@@ -211,6 +216,10 @@ class SeaweedS3Server(_Service):
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-volume.preStopSeconds=0",
+            # Every bucket is a collection with volumes of its own; a test session creates
+            # hundreds of buckets, so allow many small volumes (the default runs out mid-suite).
+            f"-volume.max={MAX_VOLUMES}",
+            f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
         ]
         argv += [f"-{flag}={port}" for flag, port in self.ports.items()]
         argv += [f"-{role}.localSocket={path}" for role, path in self._sockets.items()]
