@@ -49,7 +49,9 @@ windows = plan_windows(probe.duration, 5.0, 5.0)
 plan_batches(len(windows), 32)
 print(json.dumps({{
     "frames": len(manifest.frame_times),
-    "python_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # VmHWM, not ru_maxrss: ru_maxrss keeps the forking parent's peak across exec.
+    "python_mb": next(int(line.split()[1]) for line in open("/proc/self/status")
+                      if line.startswith("VmHWM:")) / 1024,
     "ffmpeg_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
 }}))
 """
