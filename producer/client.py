@@ -442,13 +442,7 @@ class Client:
                 ) from None
             return [VideoRef(name=name, bucket=bucket, key=name)]
         literal = name.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
-        prefix = (
-            literal
-            if literal.endswith("/") or not literal
-            else literal.rsplit("/", 1)[0] + "/"
-            if "/" in literal
-            else ""
-        )
+        prefix = literal[: literal.rfind("/") + 1]  # the folder part before any wildcard
         if prefix:
             keys.check_key(prefix.rstrip("/"))
         matched = [

@@ -42,9 +42,9 @@ def collect_window_scores(
     scorer: ScorerInfo | None = None
     for batch_index, (first, end) in enumerate(plan.batches):
         key = keys.batch_scores(task.job_id, task.video_index, batch_index)
-        if not ctx.store.exists(work, key):
+        batch = read_model_or_none(ctx.store, work, key, BatchScores)
+        if batch is None:
             return None
-        batch = read_model(ctx.store, work, key, BatchScores)
         scorer = batch.scorer
         if batch.first_window != first or len(batch.scores) != end - first:
             raise ValueError(f"batch {key} does not match the plan's windows [{first}, {end})")
