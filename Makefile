@@ -11,7 +11,7 @@ demo: setup
 	@VENV=$(VENV) bash infra/demo.sh
 
 test: setup
-	HF_HUB_OFFLINE=1 SEGLOCATE_REQUIRE_SERVICES=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not integration"
