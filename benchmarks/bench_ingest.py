@@ -12,7 +12,7 @@ from pathlib import Path
 from benchmarks._util import Figure, print_table, timed, update_doc
 from benchmarks.media import lecture_720p
 from common.frames import sampling_id, write_frame_cache
-from common.scorers.ocr import MAX_PIXELS
+from common.scorers.specs import OCR_MAX_PIXELS as MAX_PIXELS
 from common.storage import LocalObjectStore
 from common.video import probe_video, sample_jpeg_frames
 from common.windows import plan_windows
@@ -29,7 +29,7 @@ def bare_decode(path: Path) -> None:
 
 
 def ingest(path: Path, store_dir: Path, keyframes_only: bool = False) -> int:
-    """Probe, sample at 1 fps to the OCR pixel budget, store the frames, plan windows."""
+    """Probe, sample at 1 fps to the OCR pixel budget, store the frames, record windows."""
     store = LocalObjectStore(store_dir)
     probe = probe_video(path)
     frames = sample_jpeg_frames(path, probe, 1.0, MAX_PIXELS, keyframes_only=keyframes_only)

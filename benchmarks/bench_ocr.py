@@ -14,13 +14,14 @@ from benchmarks.media import lecture_720p
 from common.frames import FrameReader, sampling_id, write_frame_cache
 from common.schemas import WindowScore
 from common.scorers.base import LoadedQuery, WindowInput
-from common.scorers.ocr import MAX_PIXELS, OcrScorer
+from common.scorers.ocr import OcrScorer
+from common.scorers.specs import OCR_MAX_PIXELS as MAX_PIXELS
 from common.settings import Settings
 from common.storage import LocalObjectStore
 from common.video import probe_video, sample_frames
 from common.windows import frames_in_window, plan_windows
 from producer.client import Client
-from workers.aggregate import merge_windows
+from workers.clips import merge_windows
 
 #: Seconds allowed for the whole OCR job on a 3-minute lecture, decode included.
 TARGET_SECONDS = 10.0

@@ -12,7 +12,7 @@ from common.schemas import (
     CancelMarker,
     JobSpec,
     JobTask,
-    VideoPlan,
+    VideoRecord,
     VideoResult,
     VideoState,
     utc_now,
@@ -45,21 +45,21 @@ class JobStore:
         except ObjectNotFoundError:
             raise JobNotFoundError(job_id) from None
 
-    def plan(self, job_id: str, video_index: int, video_name: str) -> VideoPlan:
-        """The video's state; a fresh ``queued`` plan if none is stored yet."""
+    def record(self, job_id: str, video_index: int, video_name: str) -> VideoRecord:
+        """The video's state; a fresh ``queued`` record if none is stored yet."""
         stored = read_model_or_none(
-            self.store, self.work, keys.video_state(job_id, video_index), VideoPlan
+            self.store, self.work, keys.video_state(job_id, video_index), VideoRecord
         )
-        return stored or VideoPlan(video_index=video_index, video=video_name)
+        return stored or VideoRecord(video_index=video_index, video=video_name)
 
-    def stored_plan(self, job_id: str, video_index: int) -> VideoPlan | None:
+    def stored_record(self, job_id: str, video_index: int) -> VideoRecord | None:
         return read_model_or_none(
-            self.store, self.work, keys.video_state(job_id, video_index), VideoPlan
+            self.store, self.work, keys.video_state(job_id, video_index), VideoRecord
         )
 
-    def write_plan(self, job_id: str, plan: VideoPlan) -> None:
-        plan.updated_at = utc_now()
-        write_model(self.store, self.work, keys.video_state(job_id, plan.video_index), plan)
+    def write_record(self, job_id: str, record: VideoRecord) -> None:
+        record.updated_at = utc_now()
+        write_model(self.store, self.work, keys.video_state(job_id, record.video_index), record)
 
     def is_cancelled(self, job_id: str) -> bool:
         return self.store.exists(self.work, keys.job_cancelled(job_id))
@@ -92,12 +92,12 @@ def fail_video(ctx: PipelineContext, spec: JobSpec, video_index: int, error: str
     """Mark a video failed with ``error`` (one line naming the input and reason); finalize."""
     jobs = job_store(ctx)
     ref = spec.videos[video_index]
-    plan = jobs.plan(spec.job_id, video_index, ref.name)
-    if plan.status.finished:
+    record = jobs.record(spec.job_id, video_index, ref.name)
+    if record.status.finished:
         return
-    plan.status = VideoState.failed
-    plan.error = error
-    jobs.write_plan(spec.job_id, plan)
+    record.status = VideoState.failed
+    record.error = error
+    jobs.write_record(spec.job_id, record)
     log.warning("job %s video %s failed: %s", spec.job_id, ref.name, error)
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))
 
@@ -106,8 +106,8 @@ def cancel_video(ctx: PipelineContext, spec: JobSpec, video_index: int) -> None:
     """Mark an unfinished video cancelled (its stored scores are kept); finalize."""
     jobs = job_store(ctx)
     ref = spec.videos[video_index]
-    plan = jobs.plan(spec.job_id, video_index, ref.name)
-    if not plan.status.finished:
-        plan.status = VideoState.cancelled
-        jobs.write_plan(spec.job_id, plan)
+    record = jobs.record(spec.job_id, video_index, ref.name)
+    if not record.status.finished:
+        record.status = VideoState.cancelled
+        jobs.write_record(spec.job_id, record)
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))

@@ -3,7 +3,7 @@
 Work bucket (``SEGLOCATE_WORK_BUCKET``):
     jobs/{job_id}/spec.json                         JobSpec
     jobs/{job_id}/cancelled.json                    CancelMarker
-    jobs/{job_id}/videos/{v:05d}/state.json         VideoPlan
+    jobs/{job_id}/videos/{v:05d}/state.json         VideoRecord
     jobs/{job_id}/videos/{v:05d}/scores/{b:05d}.json  BatchScores (one per batch)
     jobs/{job_id}/videos/{v:05d}/refine.json        Refinement (boundary probes)
     jobs/{job_id}/videos/{v:05d}/result.json        VideoResult

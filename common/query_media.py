@@ -9,10 +9,8 @@ from PIL import Image, UnidentifiedImageError
 
 from common.errors import QueryError, VideoError
 from common.schemas import VideoProbe
+from common.scorers.specs import ScorerSpec
 from common.video import probe_video
-
-#: Longest query clip accepted, seconds.
-MAX_QUERY_CLIP_S = 30.0
 
 
 def decode_query_image(data: bytes, subject: str) -> Image.Image:
@@ -29,19 +27,18 @@ def decode_query_image(data: bytes, subject: str) -> Image.Image:
     return image.convert("RGB")
 
 
-def check_query_clip(probe: VideoProbe, subject: str) -> None:
-    """Raise a :class:`QueryError` if a probed query clip is longer than we accept."""
-    if probe.duration > MAX_QUERY_CLIP_S:
-        raise QueryError(
-            subject, f"{probe.duration:.1f}s long; query clips are at most {MAX_QUERY_CLIP_S:g}s"
-        )
+def check_query_clip(probe: VideoProbe, subject: str, spec: ScorerSpec) -> None:
+    """Raise a :class:`QueryError` if a probed query clip is longer than ``spec`` accepts."""
+    limit = spec.max_query_clip_s
+    if probe.duration > limit:
+        raise QueryError(subject, f"{probe.duration:.1f}s long; query clips are at most {limit:g}s")
 
 
-def probe_query_clip(path: Path, subject: str) -> VideoProbe:
+def probe_query_clip(path: Path, subject: str, spec: ScorerSpec) -> VideoProbe:
     """Probe a local query clip; video errors become query errors naming ``subject``."""
     try:
         probe = probe_video(path, subject)
     except VideoError as exc:
         raise QueryError(subject, exc.reason) from None
-    check_query_clip(probe, subject)
+    check_query_clip(probe, subject, spec)
     return probe

@@ -182,7 +182,7 @@ class VideoProbe(_Model):
         return self.width, self.height
 
 
-class VideoPlan(_Model):
+class VideoRecord(_Model):
     """Per-video state in ``jobs/{job_id}/videos/{index}/state.json``."""
 
     video_index: int

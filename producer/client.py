@@ -37,6 +37,7 @@ from common.schemas import (
     VideoTask,
 )
 from common.scorers import build_scorer, check_scorer_name
+from common.scorers.specs import ScorerSpec, scorer_spec
 from common.settings import Settings
 from common.storage import ObjectStore, open_store, read_model_or_none
 from common.video import content_hash
@@ -111,25 +112,25 @@ class Job:
             if index in self._finished_videos:
                 videos.append(self._finished_videos[index])
                 continue
-            plan = None
+            record = None
             if keys.video_state(self.job_id, index) in listed:
-                plan = jobs.stored_plan(self.job_id, index)
-            if plan is None:
+                record = jobs.stored_record(self.job_id, index)
+            if record is None:
                 videos.append(VideoStatus(video=ref.name, state=VideoState.queued))
                 continue
             done = sum(
                 end - first
-                for b, (first, end) in enumerate(plan.batches)
+                for b, (first, end) in enumerate(record.batches)
                 if keys.batch_scores(self.job_id, index, b) in listed
             )
             status = VideoStatus(
                 video=ref.name,
-                state=plan.status,
-                error=plan.error,
+                state=record.status,
+                error=record.error,
                 windows_done=done,
-                windows_total=len(plan.windows),
+                windows_total=len(record.windows),
             )
-            if plan.status.finished:
+            if record.status.finished:
                 self._finished_videos[index] = status
             videos.append(status)
         videos += [
@@ -336,29 +337,27 @@ class Client:
         instruction: str | None,
         scorer_name: str,
     ) -> Query:
-        if not (text and text.strip()) and image is None and video is None:
-            raise QueryError("query", "empty (give a text, an image or a video clip)")
-        image_key = self._upload_query_media(image, "query image") if image is not None else None
-        video_key = self._upload_query_media(video, "query video") if video is not None else None
-        query = Query(text=text, image=image_key, video=video_key, instruction=instruction)
-        accepted = build_scorer(scorer_name, self.settings).query_kinds
-        unsupported = query.kinds() - accepted
-        if unsupported:
-            raise QueryError(
-                "query",
-                f"the {scorer_name} scorer cannot use a {'/'.join(sorted(unsupported))} query "
-                f"(it takes {', '.join(sorted(accepted))} only)",
-            )
-        return query
+        spec = scorer_spec(scorer_name)
+        kinds = {"text": text and text.strip(), "image": image is not None, "video": video}
+        spec.check_query_kinds(frozenset(k for k, v in kinds.items() if v))
+        image_key = (
+            self._upload_query_media(image, "query image", spec) if image is not None else None
+        )
+        video_key = (
+            self._upload_query_media(video, "query video", spec) if video is not None else None
+        )
+        return Query(text=text, image=image_key, video=video_key, instruction=instruction)
 
-    def _upload_query_media(self, source: str | os.PathLike[str], what: str) -> str:
+    def _upload_query_media(
+        self, source: str | os.PathLike[str], what: str, spec: ScorerSpec
+    ) -> str:
         path = Path(source)
         if path.is_file():
             subject = f"{what} {source}"
             if what == "query image":
                 decode_query_image(path.read_bytes(), subject)
             else:
-                probe_query_clip(path, subject)
+                probe_query_clip(path, subject, spec)
             return self._upload(path).key
         key = str(source)
         try:

@@ -1,4 +1,4 @@
-"""The producer step: probe a video, sample and cache its frames, plan its windows, enqueue.
+"""The producer step: probe a video, sample and cache its frames, record its windows, enqueue.
 
 Frames are cached per (content hash, sampling parameters): a later job on the same video skips
 decoding entirely.
@@ -21,6 +21,7 @@ from common.frames import read_manifest, sampling_id, write_frame_cache
 from common.jobstate import cancel_video, fail_video, job_store
 from common.pipeline import TASK_PREPARE, PipelineContext
 from common.schemas import VideoRef, VideoState, VideoTask
+from common.scorers.specs import scorer_spec
 from common.storage import ObjectStore, read_model_or_none, write_model
 from common.video import content_hash, probe_video, sample_jpeg_frames
 from common.windows import plan_batches, plan_windows
@@ -123,29 +124,28 @@ def remember_content_hash(store: ObjectStore, work_bucket: str, ref: VideoRef, d
 
 
 def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
-    """Probe, sample (or reuse cached frames), plan windows and batches, enqueue preparation."""
+    """Probe, sample (or reuse cached frames), record windows and batches, enqueue preparation."""
     jobs = job_store(ctx)
     spec = jobs.spec(task.job_id)
     ref = spec.videos[task.video_index]
-    plan = jobs.plan(task.job_id, task.video_index, ref.name)
-    if plan.status.finished:
+    record = jobs.record(task.job_id, task.video_index, ref.name)
+    if record.status.finished:
         return
     if jobs.is_cancelled(task.job_id):
         cancel_video(ctx, spec, task.video_index)
         return
-    if plan.status == VideoState.scoring:  # redelivered after planning: just re-enqueue
+    if record.status == VideoState.scoring:  # redelivered after planning: just re-enqueue
         ctx.enqueue(TASK_PREPARE, task.model_copy(update={"scorer": spec.options.scorer}))
         return
-    plan.status = VideoState.ingesting
-    jobs.write_plan(task.job_id, plan)
+    record.status = VideoState.ingesting
+    jobs.write_record(task.job_id, record)
     crash_on = ctx.settings.fault_crash_on_video
     if crash_on and crash_on in ref.name:  # testing only: simulate a poison message
         log.error("fault injection: crashing this worker on %s", ref.name)
         os._exit(70)
     options = spec.options
     try:
-        scorer = ctx.scorer_for(options.scorer)
-        needs = scorer.frame_requirements
+        needs = scorer_spec(options.scorer).frame_requirements
         max_pixels, multiple = needs.max_pixels, needs.size_multiple
         sampling = sampling_id(options.fps, max_pixels, multiple)
         work = ctx.settings.work_bucket
@@ -175,11 +175,11 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
     except InvalidInputError as exc:
         fail_video(ctx, spec, task.video_index, str(exc))
         return
-    plan.content_hash = digest
-    plan.sampling_id = sampling
-    plan.duration = duration
-    plan.windows = windows
-    plan.batches = plan_batches(len(windows), ctx.settings.windows_per_task)
-    plan.status = VideoState.scoring
-    jobs.write_plan(task.job_id, plan)
+    record.content_hash = digest
+    record.sampling_id = sampling
+    record.duration = duration
+    record.windows = windows
+    record.batches = plan_batches(len(windows), ctx.settings.windows_per_task)
+    record.status = VideoState.scoring
+    jobs.write_record(task.job_id, record)
     ctx.enqueue(TASK_PREPARE, task.model_copy(update={"scorer": spec.options.scorer}))

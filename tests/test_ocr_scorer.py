@@ -124,13 +124,13 @@ def test_scorer_declares_text_queries_and_a_720p_budget(scorer: OcrScorer) -> No
 
 
 def test_image_query_is_refused(scorer: OcrScorer) -> None:
-    with pytest.raises(QueryError, match="text query only"):
+    with pytest.raises(QueryError, match="takes a text query only"):
         scorer.check_query(LoadedQuery(text="force", image=Image.new("RGB", (8, 8))))
 
 
 def test_video_query_is_refused(scorer: OcrScorer) -> None:
     clip = [SampledFrame(index=0, time=0.0, image=Image.new("RGB", (8, 8)))]
-    with pytest.raises(QueryError, match="text query only"):
+    with pytest.raises(QueryError, match="takes a text query only"):
         scorer.check_query(LoadedQuery(video_frames=clip))
 
 

@@ -12,6 +12,7 @@ from common.errors import ObjectNotFoundError, QueryError, VideoError
 from common.query_media import decode_query_image, probe_query_clip
 from common.schemas import JobSpec
 from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, Scorer
+from common.scorers.specs import ScorerSpec, scorer_spec
 from common.storage import ObjectStore
 from common.video import sample_frames
 
@@ -30,13 +31,8 @@ def load_query(
         return _cache[cache_key]
     query = spec.query
     loaded = LoadedQuery(text=query.text, instruction=query.instruction, video_fps=spec.options.fps)
-    unsupported = query.kinds() - scorer.query_kinds
-    if unsupported:
-        raise QueryError(
-            "query",
-            f"the {scorer.info.name} scorer cannot use a {'/'.join(sorted(unsupported))} query "
-            f"(it takes {', '.join(sorted(scorer.query_kinds))})",
-        )
+    spec = scorer_spec(scorer.info.name)
+    spec.check_query_kinds(query.kinds())
     if query.image:
         loaded.image = _load_image(store, videos_bucket, query.image)
     if query.video:
@@ -46,6 +42,7 @@ def load_query(
             query.video,
             spec.options.fps,
             scorer.frame_requirements,
+            spec,
         )
     scorer.check_query(loaded)
     _cache[cache_key] = loaded
@@ -64,7 +61,12 @@ def _load_image(store: ObjectStore, bucket: str, key: str) -> Image.Image:
 
 
 def _load_clip(
-    store: ObjectStore, bucket: str, key: str, fps: float, needs: FrameRequirements
+    store: ObjectStore,
+    bucket: str,
+    key: str,
+    fps: float,
+    needs: FrameRequirements,
+    spec: ScorerSpec,
 ) -> list[SampledFrame]:
     subject = f"query video {key}"
     with tempfile.TemporaryDirectory(prefix="seglocate-query-") as tmp:
@@ -73,7 +75,7 @@ def _load_clip(
             store.get_file(bucket, key, path)
         except ObjectNotFoundError:
             raise QueryError(subject, "not found in the store") from None
-        probe = probe_query_clip(path, subject)
+        probe = probe_query_clip(path, subject, spec)
         try:
             return list(
                 sample_frames(

@@ -38,12 +38,12 @@ def resume_job(ctx: PipelineContext, job_id: str) -> int:
     spec = jobs.spec(job_id)
     sent = 0
     for index, _ref in enumerate(spec.videos):
-        plan = jobs.stored_plan(job_id, index)
+        record = jobs.stored_record(job_id, index)
         task = VideoTask(job_id=job_id, video_index=index, scorer=spec.options.scorer)
-        if plan is None or plan.status in (VideoState.queued, VideoState.ingesting):
+        if record is None or record.status in (VideoState.queued, VideoState.ingesting):
             ctx.enqueue(TASK_INGEST, task)
             sent += 1
-        elif plan.status == VideoState.scoring:
+        elif record.status == VideoState.scoring:
             ctx.enqueue(TASK_PREPARE, task)  # enqueues only the batches not yet stored
             sent += 1
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=job_id))

@@ -18,7 +18,7 @@ from common.schemas import (
     BatchTask,
     JobSpec,
     Refinement,
-    VideoPlan,
+    VideoRecord,
     VideoState,
     VideoTask,
     WindowScore,
@@ -27,7 +27,7 @@ from common.schemas import (
 from common.scorers.base import Scorer, WindowInput
 from common.storage import ObjectStore, write_model
 from common.windows import frames_in_window
-from workers.aggregate import edge_probes, merge_windows
+from workers.clips import edge_probes, merge_windows
 from workers.query import load_query
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,13 @@ def _scorer_for_job(ctx: PipelineContext, spec: JobSpec) -> Scorer:
     return ctx.scorer_for(name)
 
 
-def _manifest(ctx: PipelineContext, plan: VideoPlan) -> FrameManifest:
-    assert plan.content_hash and plan.sampling_id
+def _manifest(ctx: PipelineContext, record: VideoRecord) -> FrameManifest:
+    assert record.content_hash and record.sampling_id
     manifest = read_manifest(
-        ctx.store, ctx.settings.work_bucket, plan.content_hash, plan.sampling_id
+        ctx.store, ctx.settings.work_bucket, record.content_hash, record.sampling_id
     )
     if manifest is None:
-        raise SeglocateError(f"{plan.video}: cached frames are missing from the store")
+        raise SeglocateError(f"{record.video}: cached frames are missing from the store")
     return manifest
 
 
@@ -79,17 +79,17 @@ def load_features(
     return features
 
 
-def _video_context(ctx: PipelineContext, task: VideoTask) -> tuple[JobSpec, VideoPlan] | None:
-    """Spec and plan if the video still needs work; handles cancellation."""
+def _video_context(ctx: PipelineContext, task: VideoTask) -> tuple[JobSpec, VideoRecord] | None:
+    """Spec and record if the video still needs work; handles cancellation."""
     jobs = job_store(ctx)
     spec = jobs.spec(task.job_id)
-    plan = jobs.plan(task.job_id, task.video_index, spec.videos[task.video_index].name)
-    if plan.status != VideoState.scoring:
+    record = jobs.record(task.job_id, task.video_index, spec.videos[task.video_index].name)
+    if record.status != VideoState.scoring:
         return None
     if jobs.is_cancelled(task.job_id):
         cancel_video(ctx, spec, task.video_index)
         return None
-    return spec, plan
+    return spec, record
 
 
 def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
@@ -97,16 +97,16 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
     found = _video_context(ctx, task)
     if found is None:
         return
-    spec, plan = found
+    spec, record = found
     try:
         scorer = _scorer_for_job(ctx, spec)
         load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
-        load_features(ctx, scorer, _manifest(ctx, plan), compute=True)
+        load_features(ctx, scorer, _manifest(ctx, record), compute=True)
     except (InvalidInputError, ScorerMismatchError) as exc:
         fail_video(ctx, spec, task.video_index, str(exc))
         return
     done = job_store(ctx).scored_batches(task.job_id, task.video_index)
-    pending = [b for b in range(len(plan.batches)) if b not in done]
+    pending = [b for b in range(len(record.batches)) if b not in done]
     for batch_index in pending:
         ctx.enqueue(
             TASK_SCORE,
@@ -127,12 +127,12 @@ def after_scoring(spec: JobSpec) -> str:
 
 
 def score_spans(
-    ctx: PipelineContext, spec: JobSpec, plan: VideoPlan, spans: Sequence[WindowSpan]
+    ctx: PipelineContext, spec: JobSpec, record: VideoRecord, spans: Sequence[WindowSpan]
 ) -> tuple[Scorer, list[float]]:
     """Score the (query, span) pairs of one video with the job's scorer; checked 0-100 scores."""
     scorer = _scorer_for_job(ctx, spec)
     query = load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
-    manifest = _manifest(ctx, plan)
+    manifest = _manifest(ctx, record)
     features = load_features(ctx, scorer, manifest, compute=True)
     work = ctx.settings.work_bucket
     reader = FrameReader(ctx.store, work, manifest) if scorer.needs_window_pixels else None
@@ -155,13 +155,13 @@ def refine_video(ctx: PipelineContext, task: VideoTask) -> None:
     found = _video_context(ctx, task)
     if found is None:
         return
-    spec, plan = found
+    spec, record = found
     key = keys.refinement(task.job_id, task.video_index)
     work = ctx.settings.work_bucket
     if not ctx.store.exists(work, key):
-        from workers.results import collect_window_scores
+        from workers.aggregate import collect_window_scores
 
-        collected = collect_window_scores(ctx, task, plan)
+        collected = collect_window_scores(ctx, task, record)
         if collected is None:
             return  # a batch is missing; its task will enqueue us again
         windows, _ = collected
@@ -170,7 +170,7 @@ def refine_video(ctx: PipelineContext, task: VideoTask) -> None:
         step = 1.0 / options.fps
         spans = [WindowSpan(start=lo, end=hi) for lo, hi in edge_probes(windows, clips, step)]
         try:
-            _, scores = score_spans(ctx, spec, plan, spans)
+            _, scores = score_spans(ctx, spec, record, spans)
         except (InvalidInputError, ScorerMismatchError) as exc:
             fail_video(ctx, spec, task.video_index, str(exc))
             return
@@ -201,14 +201,14 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
     found = _video_context(ctx, task)
     if found is None:
         return
-    spec, plan = found
+    spec, record = found
     jobs = job_store(ctx)
     key = keys.batch_scores(task.job_id, task.video_index, task.batch_index)
     work = ctx.settings.work_bucket
     if not ctx.store.exists(work, key):
-        first, end = plan.batches[task.batch_index]
+        first, end = record.batches[task.batch_index]
         try:
-            scorer, scores = score_spans(ctx, spec, plan, plan.windows[first:end])
+            scorer, scores = score_spans(ctx, spec, record, record.windows[first:end])
         except (InvalidInputError, ScorerMismatchError) as exc:
             fail_video(ctx, spec, task.video_index, str(exc))
             return
@@ -222,7 +222,7 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
         )
         ctx.store.put_bytes(work, key, batch.model_dump_json().encode(), "application/json")
         ctx.count("windows_scored", len(scores))
-    if len(jobs.scored_batches(task.job_id, task.video_index)) >= len(plan.batches):
+    if len(jobs.scored_batches(task.job_id, task.video_index)) >= len(record.batches):
         next_task = VideoTask(
             job_id=task.job_id, video_index=task.video_index, scorer=spec.options.scorer
         )

@@ -18,7 +18,8 @@ from common.pipeline import (
 )
 from common.schemas import BatchTask, JobTask, VideoTask
 from producer.ingest import ingest_video
-from workers.results import aggregate_video, finalize_job
+from workers.aggregate import aggregate_video
+from workers.finalize import finalize_job
 from workers.scoring import prepare_video, refine_video, score_batch
 
 Step = Callable[[PipelineContext, Any], None]

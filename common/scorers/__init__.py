@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from common.errors import InvalidInputError
 from common.scorers.base import (
     FrameRequirements,
     LoadedQuery,
@@ -10,10 +9,8 @@ from common.scorers.base import (
     Scorer,
     WindowInput,
 )
+from common.scorers.specs import SCORER_NAMES, ScorerSpec, scorer_spec
 from common.settings import Settings
-
-#: Names accepted by ``--scorer`` and ``SEGLOCATE_SCORER``.
-SCORER_NAMES = ("ocr", "qwen3-vl", "null-benchmark")
 
 __all__ = [
     "SCORER_NAMES",
@@ -21,18 +18,17 @@ __all__ = [
     "LoadedQuery",
     "SampledFrame",
     "Scorer",
+    "ScorerSpec",
     "WindowInput",
     "build_scorer",
     "check_scorer_name",
+    "scorer_spec",
 ]
 
 
 def check_scorer_name(name: str) -> str:
-    if name not in SCORER_NAMES:
-        raise InvalidInputError(
-            f"scorer {name!r}", f"unknown; choose one of {', '.join(SCORER_NAMES)}"
-        )
-    return name
+    """``name`` if it is a known scorer, else a clear error listing the known ones."""
+    return scorer_spec(name).name
 
 
 def build_scorer(name: str, settings: Settings) -> Scorer:

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from common.schemas import ScorerInfo
-from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, WindowInput
+from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from common.scorers.specs import scorer_spec
 
 #: The score every window gets, 0-100.
 NULL_SCORE = 50.0
@@ -15,10 +16,11 @@ NULL_SCORE = 50.0
 class NullBenchmarkScorer:
     """Gives every window :data:`NULL_SCORE` without looking at it. Not for real queries."""
 
-    info = ScorerInfo(name="null-benchmark", model_id=None, revision=None)
-    frame_requirements = FrameRequirements(max_pixels=160 * 90)
-    query_kinds = frozenset({"text", "image", "video"})
-    needs_window_pixels = False
+    spec = scorer_spec("null-benchmark")
+    info = ScorerInfo(name=spec.name, model_id=None, revision=None)
+    frame_requirements = spec.frame_requirements
+    query_kinds = spec.query_kinds
+    needs_window_pixels = spec.needs_window_pixels
     features_id: str | None = None
 
     def check_query(self, query: LoadedQuery) -> None:

@@ -44,7 +44,8 @@ from PIL import Image
 from common.errors import QueryError, SeglocateError
 from common.frame_change import TextChangeDetector, region_changed, thumbnail
 from common.schemas import ScorerInfo
-from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, WindowInput
+from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from common.scorers.specs import scorer_spec
 from common.text_match import QueryMatcher, TextCollection, query_units
 
 #: PP-OCR generation and size of the det/rec models RapidOCR ships in its wheel.
@@ -54,8 +55,6 @@ OCR_MODEL_TYPE = "small"
 FEATURES_VERSION = 1
 #: Lines recognised with a lower confidence (0-1) are dropped as likely noise.
 MIN_LINE_CONFIDENCE = 0.6
-#: Pixel budget of sampled frames: 720p keeps 18 px lecture text readable to the recogniser.
-MAX_PIXELS = 1280 * 720
 #: Longest side, in pixels, of the image the text detector sees (frames are shrunk to fit).
 DETECTION_MAX_SIDE = 960
 #: Overlap (intersection over union, 0-1) above which two line boxes are the same line.
@@ -127,9 +126,10 @@ def default_ocr_threads() -> int:
 class OcrScorer:
     """Scores windows by how well their on-screen text matches a text query, 0-100."""
 
-    frame_requirements = FrameRequirements(max_pixels=MAX_PIXELS)
-    query_kinds = frozenset({"text"})
-    needs_window_pixels = False
+    spec = scorer_spec("ocr")
+    frame_requirements = spec.frame_requirements
+    query_kinds = spec.query_kinds
+    needs_window_pixels = spec.needs_window_pixels
 
     def __init__(self, threads: int | None = None, skip_unchanged_frames: bool = True) -> None:
         """``threads``: onnxruntime intra-op threads; default :func:`default_ocr_threads`.
@@ -154,12 +154,7 @@ class OcrScorer:
 
     def check_query(self, query: LoadedQuery) -> None:
         """Raise :class:`QueryError` unless ``query`` is a text with at least one word."""
-        if query.image is not None or query.video_frames:
-            raise QueryError(
-                "query",
-                "the ocr scorer reads on-screen text and takes a text query only; "
-                "drop the image or video clip, or use the qwen3-vl scorer",
-            )
+        self.spec.check_query_kinds(query.kinds() | {"text"})
         text = (query.text or "").strip()
         if not text:
             raise QueryError("query", "the ocr scorer needs a text query (it is empty)")

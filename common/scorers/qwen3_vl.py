@@ -94,6 +94,7 @@ from common.scorers.qwen3_vl_prompt import (
     uniform_subsample,
     video_frame_max_pixels,
 )
+from common.scorers.specs import scorer_spec
 
 # ScorerLoadError and pick_attention are re-exported: callers know them from this module.
 __all__ = [
@@ -112,14 +113,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: This scorer's facts (name, query kinds, frames), readable without importing torch.
+SPEC = scorer_spec("qwen3-vl")
 #: Scorer name recorded in results.
-SCORER_NAME = "qwen3-vl"
+SCORER_NAME = SPEC.name
 #: Pixel budget per window frame (448x448: 196 LM tokens per pair of frames).
-FRAME_MAX_PIXELS = 448 * 448
+FRAME_MAX_PIXELS = SPEC.frame_requirements.max_pixels
 #: Smallest frame area a video frame is scaled up to, pixels.
 VIDEO_FRAME_MIN_PIXELS = IMAGE_MIN_PIXELS
 #: Longest query clip, seconds.
-MAX_QUERY_VIDEO_SECONDS = 30.0
+MAX_QUERY_VIDEO_SECONDS = SPEC.max_query_clip_s
 #: Padded tokens per forward pass by device type; bounds activation memory.
 DEFAULT_BATCH_TOKENS = {"cuda": 32768, "cpu": 8192}
 #: Most pairs per forward pass.
@@ -182,8 +185,8 @@ class Qwen3VLScorer:
     ``None`` until that exists).
     """
 
-    query_kinds = frozenset({"text", "image", "video"})
-    needs_window_pixels = True
+    query_kinds = SPEC.query_kinds
+    needs_window_pixels = SPEC.needs_window_pixels
     features_id: str | None = None
 
     def __init__(
@@ -325,12 +328,7 @@ class Qwen3VLScorer:
     # --- query and window planning (validation, geometry; no pixels encoded) -------------------
 
     def _plan_query(self, query: LoadedQuery) -> _QueryPlan:
-        kinds = query.kinds()
-        if not kinds:
-            raise QueryError("query", "empty (give a text, an image or a video clip)")
-        unsupported = sorted(kinds - self.query_kinds)
-        if unsupported:
-            raise QueryError("query", f"kind {', '.join(unsupported)} is not supported by qwen3-vl")
+        SPEC.check_query_kinds(query.kinds())
         instruction = (query.instruction or "").strip() or DEFAULT_INSTRUCTION
         texts = (query.text,) if query.text else ()
         for subject, text in (("query instruction", instruction), ("query text", query.text or "")):

@@ -18,7 +18,7 @@ import pytest
 from common import keys
 from common.errors import QueryError
 from common.frames import read_manifest
-from common.schemas import JobState, VideoPlan, VideoState
+from common.schemas import JobState, VideoRecord, VideoState
 from common.storage import read_model
 from infra.services import RedisServer
 from producer.client import Client
@@ -190,9 +190,9 @@ def test_seglocate_submit_refuses_bad_queries_and_parameters_in_one_line(
     assert proc.stdout == ""
 
 
-def plan_of(cluster, job_id: str, index: int) -> VideoPlan:
+def record_of(cluster, job_id: str, index: int) -> VideoRecord:
     return read_model(
-        cluster.store(), cluster.settings.work_bucket, keys.video_state(job_id, index), VideoPlan
+        cluster.store(), cluster.settings.work_bucket, keys.video_state(job_id, index), VideoRecord
     )
 
 
@@ -218,8 +218,8 @@ def test_awkward_but_valid_videos_work_with_correct_timestamps(cluster, tmp_path
     store, work = cluster.store(), cluster.settings.work_bucket
     manifests = []
     for index in range(len(videos)):
-        plan = plan_of(cluster, job.job_id, index)
-        manifests.append(read_manifest(store, work, plan.content_hash, plan.sampling_id))
+        record = record_of(cluster, job.job_id, index)
+        manifests.append(read_manifest(store, work, record.content_hash, record.sampling_id))
     big, vfr, rotated, _short = manifests
     assert (big.probe.width, big.probe.height) == (7680, 4320)
     assert big.width * big.height <= big.max_pixels and big.width > big.height
@@ -243,9 +243,9 @@ def test_a_three_hour_video_is_sampled_in_bounded_memory(cluster, tmp_path):
     assert video.duration == pytest.approx(10800, abs=1)
     assert_every_window_once(video, 90)
     assert [w.start for w in video.windows] == [120.0 * k for k in range(90)]
-    plan = plan_of(cluster, job.job_id, 0)
+    record = record_of(cluster, job.job_id, 0)
     store, work = cluster.store(), cluster.settings.work_bucket
-    manifest = read_manifest(store, work, plan.content_hash, plan.sampling_id)
+    manifest = read_manifest(store, work, record.content_hash, record.sampling_id)
     assert len(manifest.frame_times) == 540
     assert manifest.frame_times[:3] == [0.0, 20.0, 40.0] and manifest.frame_times[-1] == 10780.0
     peaks = [peak_rss_bytes(pid) for pid in child_pids(cpu.pid)]

@@ -3,7 +3,7 @@
 import itertools
 
 from common.schemas import Clip, WindowScore
-from workers.aggregate import edge_probes, merge_windows, rank_clips, refine_clip, window_shares
+from workers.clips import edge_probes, merge_windows, rank_clips, refine_clip, window_shares
 
 
 def curve(scores, window=5.0, stride=None):
