@@ -46,6 +46,9 @@ class WindowInput:
     frames: list[SampledFrame] = field(default_factory=list)
     #: Sampling rate of ``frames``, frames per second.
     fps: float = 1.0
+    #: The window's text: what is read on screen and what is spoken in it (the document's text
+    #: part for scorers and embedders that read text; empty when there is none).
+    text: str = ""
 
 
 @dataclass

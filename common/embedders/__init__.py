@@ -1,0 +1,1 @@
+"""Embedders: one vector per window (query-independent) and per query, for library recall."""
