@@ -8,8 +8,12 @@ from common.pipeline import QUEUE_CPU, TASK_QUEUES, queue_for
 from common.settings import Settings
 
 
-def celery_config(settings: Settings) -> dict[str, Any]:
-    """JSON only, late acks, one prefetched task, a visibility timeout above the longest task."""
+def celery_config(settings: Settings, client_timeout_s: float | None = None) -> dict[str, Any]:
+    """JSON only, late acks, one prefetched task, a visibility timeout above the longest task.
+
+    ``client_timeout_s``: for a process that only publishes (the client), bound every broker
+    read and write by this many seconds so a frozen broker cannot hang ``submit``.
+    """
     broker = settings.broker_url_value()
     # kombu sweeps for messages of dead workers only every 10 x 10 s by default, so a killed
     # worker's task would wait ~100 s beyond the visibility timeout: sweep each fifth of the
@@ -25,6 +29,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": 5,
         "retry_on_timeout": True,
     }
+    if client_timeout_s is not None:
+        transport["socket_timeout"] = client_timeout_s
+        transport["socket_connect_timeout"] = client_timeout_s
+        transport["max_retries"] = 1
     config: dict[str, Any] = {
         "broker_url": broker,
         "result_backend": None,
@@ -57,10 +65,27 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def send_task(app: Any, task_name: str, payload: Any) -> None:
-    """Publish one step as a JSON message to its queue (payloads are object keys, never frames)."""
+#: Publish retries when the broker connection fails (workers forwarding the next step).
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 1.0,
+}
+
+
+def send_task(app: Any, task_name: str, payload: Any, bounded: bool = False) -> None:
+    """Publish one step as a JSON message to its queue (payloads are object keys, never frames).
+
+    ``bounded``: one retry only (the client; its socket timeouts bound each try).
+    """
+    policy = dict(PUBLISH_RETRY_POLICY)
+    if bounded:
+        policy.update({"max_retries": 1, "interval_start": 0.0})
     app.send_task(
         task_name,
         kwargs={"payload": payload.model_dump(mode="json")},
         queue=queue_for(task_name, payload),
+        retry=True,
+        retry_policy=policy,
     )

@@ -43,3 +43,41 @@ class StoreUnavailableError(SeglocateError):
 
 class JobCancelledError(SeglocateError):
     """The job was cancelled; running work stops at its next check."""
+
+
+class CorruptObjectError(SeglocateError):
+    """A stored object exists but cannot be read back (bad JSON, a broken tar chunk, a
+    truncated image). Caches and batch scores are deleted and rebuilt once; anything else
+    fails the work that needs it."""
+
+    def __init__(self, bucket: str, key: str, reason: str) -> None:
+        super().__init__(f"{bucket}/{key}: corrupt object ({reason})")
+        self.bucket = bucket
+        self.key = key
+        self.reason = reason
+
+
+class ScorerOutputError(SeglocateError):
+    """A scorer returned something that is not a score (non-finite, wrong count)."""
+
+
+class BrokerUnavailableError(SeglocateError):
+    """The message broker refused, timed out or could not take a message (retryable)."""
+
+
+class ScorerMismatchError(SeglocateError):
+    """The job asks for a scorer this worker does not serve (a deployment error: permanent)."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for errors a later try may not meet: the store or broker unreachable, connection
+    failures and timeouts (Redis's, kombu's and the standard library's)."""
+    if isinstance(error, StoreUnavailableError | BrokerUnavailableError | TimeoutError):
+        return True
+    if isinstance(error, ConnectionError):
+        return True
+    module = type(error).__module__
+    name = type(error).__name__
+    return module.startswith(("redis", "kombu", "amqp")) and (
+        "Connection" in name or "Timeout" in name or name == "OperationalError"
+    )

@@ -15,6 +15,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 from common import keys
+from common.errors import CorruptObjectError, ObjectNotFoundError
 from common.schemas import VideoProbe
 from common.scorers.base import SampledFrame
 from common.storage import ObjectStore, read_model_or_none, write_model
@@ -71,12 +72,16 @@ def _pack_chunk(frames: Sequence[tuple[int, bytes]]) -> bytes:
 
 
 def _unpack_chunk(data: bytes) -> dict[int, bytes]:
+    """Frame index -> JPEG bytes; ``ValueError`` if ``data`` is not one of our chunks."""
     out: dict[int, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-        for member in tar.getmembers():
-            handle = tar.extractfile(member)
-            if handle is not None:
-                out[int(member.name.split(".", 1)[0])] = handle.read()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+            for member in tar.getmembers():
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    out[int(member.name.split(".", 1)[0])] = handle.read()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ValueError(f"not a frame chunk ({exc})") from None
     return out
 
 
@@ -147,13 +152,40 @@ class FrameReader:
         self.manifest = manifest
         self._chunk_cache = lru_cache(maxsize=4)(self._fetch_chunk)
 
+    def _chunk_key(self, chunk_index: int) -> str:
+        return keys.frames_chunk(self.manifest.content_hash, self.manifest.sampling_id, chunk_index)
+
     def _fetch_chunk(self, chunk_index: int) -> dict[int, bytes]:
-        key = keys.frames_chunk(self.manifest.content_hash, self.manifest.sampling_id, chunk_index)
-        return _unpack_chunk(self.store.get_bytes(self.bucket, key))
+        """A chunk's frames; :class:`CorruptObjectError` if it is missing or unreadable (the
+        manifest promised it)."""
+        key = self._chunk_key(chunk_index)
+        try:
+            chunk = _unpack_chunk(self.store.get_bytes(self.bucket, key))
+        except ObjectNotFoundError:
+            raise CorruptObjectError(self.bucket, key, "missing frame chunk") from None
+        except ValueError as exc:
+            raise CorruptObjectError(self.bucket, key, str(exc)) from None
+        first = chunk_index * self.manifest.frames_per_chunk
+        expected = range(first, min(first + self.manifest.frames_per_chunk, self.n_frames))
+        if sorted(chunk) != list(expected):
+            raise CorruptObjectError(self.bucket, key, "frames missing from the chunk")
+        return chunk
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.manifest.frame_times)
+
+    def _decode(self, chunk_index: int, jpeg: bytes) -> Image.Image:
+        try:
+            image = Image.open(io.BytesIO(jpeg))
+            return image.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise CorruptObjectError(self.bucket, self._chunk_key(chunk_index), str(exc)) from None
 
     def frame(self, index: int) -> SampledFrame:
-        chunk = self._chunk_cache(index // self.manifest.frames_per_chunk)
-        image = Image.open(io.BytesIO(chunk[index])).convert("RGB")
+        chunk_index = index // self.manifest.frames_per_chunk
+        chunk = self._chunk_cache(chunk_index)
+        image = self._decode(chunk_index, chunk[index])
         return SampledFrame(index=index, time=self.manifest.frame_times[index], image=image)
 
     def frames(self, indices: Sequence[int]) -> list[SampledFrame]:
@@ -164,5 +196,5 @@ class FrameReader:
         for chunk_index in range(self.manifest.n_chunks):
             chunk = self._fetch_chunk(chunk_index)
             for index in sorted(chunk):
-                image = Image.open(io.BytesIO(chunk[index])).convert("RGB")
+                image = self._decode(chunk_index, chunk[index])
                 yield SampledFrame(index=index, time=self.manifest.frame_times[index], image=image)

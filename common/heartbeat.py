@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from common import keys
 from common.schemas import utc_now
 from common.storage import ObjectStore, write_model
 
@@ -21,7 +22,6 @@ from common.storage import ObjectStore, write_model
 HEARTBEAT_INTERVAL_S = 1.0
 #: A worker silent for longer than this is presumed gone.
 HEARTBEAT_STALE_S = 90.0
-WORKERS_PREFIX = "workers/"
 
 
 class WorkerRecord(BaseModel):
@@ -55,7 +55,7 @@ class Heartbeat:
 
     @property
     def key(self) -> str:
-        return f"{WORKERS_PREFIX}{self.record.node}.json"
+        return keys.worker_record(self.record.node)
 
     def start(self) -> None:
         self.flush()
@@ -93,7 +93,7 @@ class Heartbeat:
 def live_workers(store: ObjectStore, bucket: str) -> list[WorkerRecord]:
     """Records of workers seen recently."""
     records = []
-    for key in store.list_keys(bucket, WORKERS_PREFIX):
+    for key in store.list_keys(bucket, keys.WORKERS_PREFIX):
         try:
             record = WorkerRecord.model_validate_json(store.get_bytes(bucket, key))
         except Exception:

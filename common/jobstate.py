@@ -1,20 +1,34 @@
 """Reading and writing job state in the work bucket (the source of truth; Redis only carries
-messages)."""
+messages). Progress is computed here, from the store, for every caller."""
 
 from __future__ import annotations
 
 import logging
 
 from common import keys
-from common.errors import ObjectNotFoundError, SeglocateError
+from common.errors import (
+    CorruptObjectError,
+    InvalidInputError,
+    ObjectNotFoundError,
+    SeglocateError,
+)
 from common.pipeline import TASK_FINALIZE, PipelineContext
 from common.schemas import (
     CancelMarker,
+    Clip,
+    FinalizeCursor,
+    FinishedMarker,
+    JobResult,
     JobSpec,
+    JobState,
+    JobStatus,
     JobTask,
+    ScorerInfo,
     VideoRecord,
+    VideoRef,
     VideoResult,
     VideoState,
+    VideoStatus,
     utc_now,
 )
 from common.storage import ObjectStore, read_model, read_model_or_none, write_model
@@ -36,6 +50,8 @@ class JobStore:
         self.work = work_bucket
         self.results = results_bucket
 
+    # -- the spec ----------------------------------------------------------------------------
+
     def write_spec(self, spec: JobSpec) -> None:
         write_model(self.store, self.work, keys.job_spec(spec.job_id), spec)
 
@@ -45,11 +61,11 @@ class JobStore:
         except ObjectNotFoundError:
             raise JobNotFoundError(job_id) from None
 
+    # -- per-video records -------------------------------------------------------------------
+
     def record(self, job_id: str, video_index: int, video_name: str) -> VideoRecord:
         """The video's state; a fresh ``queued`` record if none is stored yet."""
-        stored = read_model_or_none(
-            self.store, self.work, keys.video_state(job_id, video_index), VideoRecord
-        )
+        stored = self.stored_record(job_id, video_index)
         return stored or VideoRecord(video_index=video_index, video=video_name)
 
     def stored_record(self, job_id: str, video_index: int) -> VideoRecord | None:
@@ -61,11 +77,25 @@ class JobStore:
         record.updated_at = utc_now()
         write_model(self.store, self.work, keys.video_state(job_id, record.video_index), record)
 
+    def finish(self, job_id: str, record: VideoRecord) -> None:
+        """Write a record in an end state, then its finished marker (finalize counts these)."""
+        assert record.status.finished, record.status
+        self.write_record(job_id, record)
+        marker = FinishedMarker(video_index=record.video_index, status=record.status)
+        write_model(self.store, self.work, keys.video_finished(job_id, record.video_index), marker)
+
+    def is_finished(self, job_id: str, video_index: int) -> bool:
+        return self.store.exists(self.work, keys.video_finished(job_id, video_index))
+
+    # -- cancellation ------------------------------------------------------------------------
+
     def is_cancelled(self, job_id: str) -> bool:
         return self.store.exists(self.work, keys.job_cancelled(job_id))
 
     def cancel(self, job_id: str) -> None:
         write_model(self.store, self.work, keys.job_cancelled(job_id), CancelMarker(job_id=job_id))
+
+    # -- scores and results ------------------------------------------------------------------
 
     def scored_batches(self, job_id: str, video_index: int) -> set[int]:
         prefix = keys.batch_scores_prefix(job_id, video_index)
@@ -83,9 +113,153 @@ class JobStore:
     def write_video_result(self, job_id: str, video_index: int, result: VideoResult) -> None:
         write_model(self.store, self.work, keys.video_result(job_id, video_index), result)
 
+    def result(self, job_id: str) -> JobResult | None:
+        """The job's result JSON, None while it runs; a corrupt one raises
+        :class:`CorruptObjectError` naming the object."""
+        return read_model_or_none(self.store, self.results, keys.result_json(job_id), JobResult)
+
+    def write_result(self, result: JobResult) -> None:
+        """Write the final result and retire the job's active marker."""
+        write_model(self.store, self.results, keys.result_json(result.job_id), result)
+        self.store.delete(self.work, keys.active_job(result.job_id))
+
+    # -- fan-in ------------------------------------------------------------------------------
+
+    def finished_prefix(self, job_id: str, n_videos: int) -> int:
+        """How many leading videos are finished: resumes from the stored cursor and checks each
+        marker once, so finalizing a job of V videos costs O(V) store reads in all."""
+        cursor = read_model_or_none(
+            self.store, self.work, keys.finalize_cursor(job_id), FinalizeCursor
+        )
+        start = cursor.finished_prefix if cursor else 0
+        done = start
+        while done < n_videos and self.is_finished(job_id, done):
+            done += 1
+        if done > start:
+            cursor = FinalizeCursor(finished_prefix=done)
+            write_model(self.store, self.work, keys.finalize_cursor(job_id), cursor)
+        return done
+
+    # -- progress ----------------------------------------------------------------------------
+
+    def progress(self, job_id: str) -> JobStatus:
+        """State, windows done / total and each video's state: from the result once written,
+        else from one listing of the job's objects plus each started video's record."""
+        try:
+            result = self.result(job_id)
+        except CorruptObjectError:
+            result = None
+        if result is not None:
+            return _status_of_result(result)
+        spec = self.spec(job_id)
+        listed = set(self.store.list_keys(self.work, keys.job_prefix(job_id) + "videos/"))
+        videos = []
+        for index, ref in enumerate(spec.videos):
+            record = None
+            if keys.video_state(job_id, index) in listed:
+                record = self.stored_record(job_id, index)
+            if record is None:
+                videos.append(VideoStatus(video=ref.name, state=VideoState.queued))
+                continue
+            done = sum(
+                end - first
+                for b, (first, end) in enumerate(record.batches)
+                if keys.batch_scores(job_id, index, b) in listed
+            )
+            videos.append(
+                VideoStatus(
+                    video=ref.name,
+                    state=record.status,
+                    error=record.error,
+                    windows_done=done,
+                    windows_total=len(record.windows),
+                )
+            )
+        videos += [
+            VideoStatus(video=r.video, state=VideoState.failed, error=r.error)
+            for r in spec.rejected
+        ]
+        started = any(v.state != VideoState.queued for v in videos)
+        return JobStatus(
+            job_id=job_id,
+            state=JobState.running if started else JobState.queued,
+            windows_done=sum(v.windows_done for v in videos),
+            windows_total=sum(v.windows_total for v in videos),
+            videos=videos,
+        )
+
+
+def _status_of_result(result: JobResult) -> JobStatus:
+    videos = [
+        VideoStatus(
+            video=v.video,
+            state=v.status,
+            error=v.error,
+            windows_done=len(v.windows),
+            windows_total=len(v.windows),
+        )
+        for v in result.videos
+    ]
+    total = sum(v.windows_total for v in videos)
+    return JobStatus(
+        job_id=result.job_id,
+        state=result.status,
+        windows_done=total,
+        windows_total=total,
+        videos=videos,
+    )
+
+
+def job_result(
+    spec: JobSpec,
+    state: JobState,
+    scorer: ScorerInfo,
+    clips: list[Clip] | None = None,
+    videos: list[VideoResult] | None = None,
+    error: str | None = None,
+) -> JobResult:
+    """The result JSON of a job in ``state`` (pure: builds, never writes)."""
+    options = spec.options
+    return JobResult(
+        job_id=spec.job_id,
+        status=state,
+        query=spec.query,
+        scorer=scorer,
+        fps=options.fps,
+        window=options.window,
+        stride=options.effective_stride,
+        top_k=options.top_k,
+        min_score=options.min_score,
+        clips=clips or [],
+        videos=videos or [],
+        created_at=spec.created_at,
+        error=error,
+    )
+
+
+def failed_job_result(spec: JobSpec, error: str) -> JobResult:
+    """The result of a job that failed as a whole (e.g. its tasks could not be enqueued)."""
+    videos = [
+        VideoResult(video=ref.name, status=VideoState.failed, error=error) for ref in spec.videos
+    ]
+    videos += [
+        VideoResult(video=r.video, status=VideoState.failed, error=r.error) for r in spec.rejected
+    ]
+    scorer = ScorerInfo(name=spec.options.scorer)
+    return job_result(spec, JobState.failed, scorer, videos=videos, error=error)
+
 
 def job_store(ctx: PipelineContext) -> JobStore:
     return JobStore(ctx.store, ctx.settings.work_bucket, ctx.settings.results_bucket)
+
+
+def video_ref(spec: JobSpec, video_index: int) -> VideoRef:
+    """The job's video number ``video_index``; an error naming the job for a crafted index."""
+    if not 0 <= video_index < len(spec.videos):
+        raise InvalidInputError(
+            f"job {spec.job_id}", f"has no video number {video_index} ({len(spec.videos)} videos)"
+        )
+    return spec.videos[video_index]
 
 
 def fail_video(ctx: PipelineContext, spec: JobSpec, video_index: int, error: str) -> None:
@@ -97,8 +271,8 @@ def fail_video(ctx: PipelineContext, spec: JobSpec, video_index: int, error: str
         return
     record.status = VideoState.failed
     record.error = error
-    jobs.write_record(spec.job_id, record)
-    log.warning("job %s video %s failed: %s", spec.job_id, ref.name, error)
+    jobs.finish(spec.job_id, record)
+    log.warning("video %s failed: %s", ref.name, error)
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))
 
 
@@ -109,5 +283,5 @@ def cancel_video(ctx: PipelineContext, spec: JobSpec, video_index: int) -> None:
     record = jobs.record(spec.job_id, video_index, ref.name)
     if not record.status.finished:
         record.status = VideoState.cancelled
-        jobs.write_record(spec.job_id, record)
+        jobs.finish(spec.job_id, record)
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))

@@ -7,10 +7,17 @@ Work bucket (``SEGLOCATE_WORK_BUCKET``):
     jobs/{job_id}/videos/{v:05d}/scores/{b:05d}.json  BatchScores (one per batch)
     jobs/{job_id}/videos/{v:05d}/refine.json        Refinement (boundary probes)
     jobs/{job_id}/videos/{v:05d}/result.json        VideoResult
+    jobs/{job_id}/finished/{v:05d}.json             FinishedMarker (the video reached an end state)
+    jobs/{job_id}/finalize-cursor.json              FinalizeCursor (videos 0..n-1 are finished)
+    jobs/{job_id}/attempts/{step_id}/{kind}-{token}.json  AttemptEvent (start, end, failure)
+    jobs/{job_id}/repairs/{sha256(bucket/key)}.json  a corrupt object was rebuilt once
+    jobs/{job_id}/resumes/{token}.json              ResumeEvent (the reconciler resumed the job)
     frames/{content_hash}/{sampling_id}/manifest.json  FrameManifest
     frames/{content_hash}/{sampling_id}/chunk-{c:05d}.tar
     features/{features_id}/{content_hash}/{sampling_id}.json
     hashes/{sha256(bucket/key)}.json                object identity -> content hash
+    active/{job_id}.json                            a job without a final result
+    workers/{node}.json                             WorkerRecord (heartbeat)
 Results bucket: {job_id}/result.json, {job_id}/thumbnails/{v:05d}-{n:02d}.jpg
 Videos bucket: uploads/{content_hash}/{file name}
 """
@@ -131,3 +138,61 @@ def active_job(job_id: str) -> str:
 
 
 ACTIVE_PREFIX = "active/"
+
+
+def video_finished(job_id: str, video_index: int) -> str:
+    """Marker written once a video reached an end state (the finalize step counts these)."""
+    return f"{job_prefix(job_id)}finished/{video_index:05d}.json"
+
+
+def finalize_cursor(job_id: str) -> str:
+    """How many leading videos the finalize step has already seen finished."""
+    return job_prefix(job_id) + "finalize-cursor.json"
+
+
+_STEP_ID = re.compile(r"^[a-z_]+(-\d{5}){0,2}$")
+
+
+def attempts_prefix(job_id: str, step_id: str) -> str:
+    """Folder of one step's attempt events (``step_id`` such as ``score_batch-00003-00012``)."""
+    if not _STEP_ID.match(step_id):
+        raise UnsafeKeyError(f"step id {step_id!r}", "expected name-NNNNN[-NNNNN]")
+    return f"{job_prefix(job_id)}attempts/{step_id}/"
+
+
+def attempt_event(job_id: str, step_id: str, kind: str, token: str) -> str:
+    """One immutable event (``start``, ``end``, ``failure``) of one execution of a step."""
+    if kind not in ("start", "end", "failure") or not re.fullmatch(r"[0-9a-f]{8,64}", token):
+        raise UnsafeKeyError(f"attempt event {kind}-{token}", "unknown kind or bad token")
+    return f"{attempts_prefix(job_id, step_id)}{kind}-{token}.json"
+
+
+def repair_marker(job_id: str, bucket: str, key: str) -> str:
+    """Marks that this job already deleted and rebuilt the corrupt object ``bucket/key``."""
+    digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
+    return f"{job_prefix(job_id)}repairs/{digest}.json"
+
+
+def resumes_prefix(job_id: str) -> str:
+    return job_prefix(job_id) + "resumes/"
+
+
+def resume_event(job_id: str, token: str) -> str:
+    """One resume of a stalled job by a reconciler (bounded: a job is not resumed for ever)."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", token):
+        raise UnsafeKeyError(f"resume event {token!r}", "bad token")
+    return f"{resumes_prefix(job_id)}{token}.json"
+
+
+def job_id_from_active(key: str) -> str:
+    """Inverse of :func:`active_job`."""
+    return check_job_id(key[len(ACTIVE_PREFIX) : -len(".json")])
+
+
+WORKERS_PREFIX = "workers/"
+
+
+def worker_record(node: str) -> str:
+    """A worker's heartbeat record (``node`` is ``host-pid``)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", node).strip("._") or "worker"
+    return f"{WORKERS_PREFIX}{safe}.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,12 +32,38 @@ def set_video(video: str) -> None:
     _video.set(video)
 
 
+_SAFE_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+#: Celery's "Task ... received" line carries the message's kwargs as a repr in its args.
+_KWARGS_JOB = re.compile(r"'job_id': '([^']{1,200})'")
+_KWARGS_VIDEO = re.compile(r"'video_index': (\d{1,9})\b")
+
+
+def safe_log_ids(job_id: object, video: object = None) -> tuple[str, str]:
+    """(job id, video) fit for a log line: an id that is not a valid job id (a crafted
+    message) is shown as ``invalid``, never printed as given."""
+    job = job_id if isinstance(job_id, str) and _SAFE_JOB_ID.match(job_id) else "invalid"
+    if job_id is None:
+        job = "-"
+    shown = "-" if video is None else (str(video) if isinstance(video, int) else "invalid")
+    return job, shown
+
+
 class ContextFilter(logging.Filter):
-    """Adds ``job_id`` and ``video`` attributes to each record."""
+    """Adds ``job_id`` and ``video`` attributes to each record; on Celery's "Task received"
+    lines (logged before any task code runs) they come from the message's kwargs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.job_id = _job_id.get()
+        record.job_id = job_id = _job_id.get()
         record.video = _video.get()
+        if job_id == "-" and isinstance(record.args, dict):
+            kwargs = record.args.get("kwargs")
+            if isinstance(kwargs, str):
+                job = _KWARGS_JOB.search(kwargs)
+                video = _KWARGS_VIDEO.search(kwargs)
+                if job:
+                    record.job_id, record.video = safe_log_ids(
+                        job.group(1), int(video.group(1)) if video else None
+                    )
         return True
 
 

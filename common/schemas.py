@@ -195,7 +195,7 @@ class VideoRecord(_Model):
     windows: list[WindowSpan] = Field(default_factory=list)
     #: ``[first, end)`` window indices of each scoring batch.
     batches: list[tuple[int, int]] = Field(default_factory=list)
-    #: Redeliveries seen by this video's tasks after a worker died (poison-message guard).
+    #: When this record was last written.
     updated_at: datetime = Field(default_factory=utc_now)
 
 
@@ -254,6 +254,8 @@ class JobResult(_Model):
     videos: list[VideoResult]
     created_at: datetime
     finished_at: datetime = Field(default_factory=utc_now)
+    #: Why the job itself failed (its tasks could not be enqueued, a step gave up), else None.
+    error: str | None = None
 
 
 class VideoStatus(_Model):
@@ -277,6 +279,39 @@ class JobStatus(_Model):
 class CancelMarker(_Model):
     job_id: str
     cancelled_at: datetime = Field(default_factory=utc_now)
+
+
+class FinishedMarker(_Model):
+    """``jobs/{job_id}/finished/{v}.json``: the video reached an end state (counted by finalize)."""
+
+    video_index: int
+    status: VideoState
+    finished_at: datetime = Field(default_factory=utc_now)
+
+
+class FinalizeCursor(_Model):
+    """``jobs/{job_id}/finalize-cursor.json``: videos ``0 .. finished_prefix - 1`` are finished,
+    so finalize checks each video's marker O(1) times over the whole job."""
+
+    finished_prefix: int = Field(default=0, ge=0)
+
+
+class AttemptEvent(_Model):
+    """One immutable event of one execution of a step (start, end or failure): events are
+    separate objects, so concurrent or redelivered executions never overwrite each other's
+    counts."""
+
+    kind: str  #: ``start``, ``end`` or ``failure``
+    pid: int
+    at: datetime = Field(default_factory=utc_now)
+    error: str | None = None  #: with ``failure``: the error, one line
+
+
+class ResumeEvent(_Model):
+    """A reconciler resumed a stalled job; ``fingerprint`` is its progress at that moment."""
+
+    fingerprint: str
+    at: datetime = Field(default_factory=utc_now)
 
 
 # Task payloads: small, keys only.

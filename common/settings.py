@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     allow_url_inputs: bool = False
     #: Seconds a running task may take before the broker redelivers it (Redis visibility timeout).
     visibility_timeout_s: int = Field(default=3600, ge=5)
-    #: How many times a task whose worker died is redelivered before its video is failed.
+    #: How many times a failing step runs again (its worker died, or it raised an unexpected
+    #: error) before its video is failed with the reason: nothing is re-run for ever.
     max_redeliveries: int = Field(default=3, ge=0, le=100)
+    #: Times the reconciler resumes a stalled job with no progress in between before it fails
+    #: the job's unfinished videos as stalled.
+    max_resumes: int = Field(default=3, ge=1, le=100)
     #: Seconds Celery keeps task results in Redis.
     result_expires_s: int = Field(default=3600, ge=60)
     #: Seconds between a cpu worker's checks for stalled jobs (0 disables the reconciler).

@@ -16,9 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from common.errors import ObjectNotFoundError, StoreUnavailableError, UnsafeKeyError
+from common.errors import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    StoreUnavailableError,
+    UnsafeKeyError,
+)
 from common.keys import check_key
 from common.settings import Settings
 
@@ -360,8 +365,18 @@ def write_model(store: ObjectStore, bucket: str, key: str, model: BaseModel) -> 
 
 
 def read_model(store: ObjectStore, bucket: str, key: str, model_type: type[ModelT]) -> ModelT:
-    """Load and validate a pydantic model stored by :func:`write_model`."""
-    return model_type.model_validate_json(store.get_bytes(bucket, key))
+    """Load and validate a pydantic model stored by :func:`write_model`.
+
+    Raises :class:`ObjectNotFoundError` if it is absent and :class:`CorruptObjectError`,
+    naming the object, if it is not a valid ``model_type`` (truncated, hand-edited, garbage).
+    """
+    data = store.get_bytes(bucket, key)
+    try:
+        return model_type.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {"msg": "invalid"}
+        reason = f"not a valid {model_type.__name__}: {first['msg']}"
+        raise CorruptObjectError(bucket, key, reason) from None
 
 
 def read_model_or_none(

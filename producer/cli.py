@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from common import keys
 from common.errors import SeglocateError
 from common.schemas import JobResult, JobState, JobStatus
 from common.settings import Settings
@@ -119,7 +120,7 @@ def thumbnail_location(settings: Settings, key: str | None) -> str:
 
 
 def result_location(settings: Settings, job_id: str) -> str:
-    return thumbnail_location(settings, f"{job_id}/result.json")
+    return thumbnail_location(settings, keys.result_json(job_id))
 
 
 def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:

@@ -18,28 +18,31 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common import keys
-from common.errors import InvalidInputError, ObjectNotFoundError, QueryError, SeglocateError
-from common.jobstate import JobStore
+from common.errors import (
+    BrokerUnavailableError,
+    InvalidInputError,
+    ObjectNotFoundError,
+    QueryError,
+    SeglocateError,
+)
+from common.jobstate import JobStore, failed_job_result
 from common.pipeline import TASK_FINALIZE, TASK_INGEST
 from common.query_media import decode_query_image, probe_query_clip
 from common.schemas import (
     JobOptions,
     JobResult,
     JobSpec,
-    JobState,
     JobStatus,
     JobTask,
     Query,
     VideoRef,
     VideoRejection,
-    VideoState,
-    VideoStatus,
     VideoTask,
 )
 from common.scorers import build_scorer, check_scorer_name
 from common.scorers.specs import ScorerSpec, scorer_spec
 from common.settings import Settings
-from common.storage import ObjectStore, open_store, read_model_or_none
+from common.storage import ObjectStore, open_store
 from common.video import content_hash
 from producer.dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher
 from producer.ingest import remember_content_hash
@@ -69,7 +72,6 @@ class Job:
         self.client = client
         self.job_id = keys.check_job_id(job_id)
         self._dispatcher = dispatcher
-        self._finished_videos: dict[int, VideoStatus] = {}
 
     def __repr__(self) -> str:
         return f"Job({self.job_id!r})"
@@ -83,68 +85,7 @@ class Job:
 
     def status(self) -> JobStatus:
         """State, windows done / total, and each video's state, from the store."""
-        result = self.client._read_result(self.job_id)
-        if result is not None:
-            videos = [
-                VideoStatus(
-                    video=v.video,
-                    state=v.status,
-                    error=v.error,
-                    windows_done=len(v.windows),
-                    windows_total=len(v.windows),
-                )
-                for v in result.videos
-            ]
-            total = sum(v.windows_total for v in videos)
-            return JobStatus(
-                job_id=self.job_id,
-                state=result.status,
-                windows_done=total,
-                windows_total=total,
-                videos=videos,
-            )
-        jobs = self.client.jobs
-        spec = jobs.spec(self.job_id)
-        work = self.client.settings.work_bucket
-        listed = set(self.client.store.list_keys(work, keys.job_prefix(self.job_id) + "videos/"))
-        videos = []
-        for index, ref in enumerate(spec.videos):
-            if index in self._finished_videos:
-                videos.append(self._finished_videos[index])
-                continue
-            record = None
-            if keys.video_state(self.job_id, index) in listed:
-                record = jobs.stored_record(self.job_id, index)
-            if record is None:
-                videos.append(VideoStatus(video=ref.name, state=VideoState.queued))
-                continue
-            done = sum(
-                end - first
-                for b, (first, end) in enumerate(record.batches)
-                if keys.batch_scores(self.job_id, index, b) in listed
-            )
-            status = VideoStatus(
-                video=ref.name,
-                state=record.status,
-                error=record.error,
-                windows_done=done,
-                windows_total=len(record.windows),
-            )
-            if record.status.finished:
-                self._finished_videos[index] = status
-            videos.append(status)
-        videos += [
-            VideoStatus(video=r.video, state=VideoState.failed, error=r.error)
-            for r in spec.rejected
-        ]
-        started = any(v.state != VideoState.queued for v in videos)
-        return JobStatus(
-            job_id=self.job_id,
-            state=JobState.running if started else JobState.queued,
-            windows_done=sum(v.windows_done for v in videos),
-            windows_total=sum(v.windows_total for v in videos),
-            videos=videos,
-        )
+        return self.client.jobs.progress(self.job_id)
 
     def wait(
         self, timeout: float | None = None, progress: bool = False, poll_interval: float = 0.5
@@ -217,9 +158,7 @@ class Client:
         return handle
 
     def _read_result(self, job_id: str) -> JobResult | None:
-        return read_model_or_none(
-            self.store, self.settings.results_bucket, keys.result_json(job_id), JobResult
-        )
+        return self.jobs.result(job_id)
 
     def _dispatcher(self) -> Dispatcher:
         if self.embedded:
@@ -274,6 +213,8 @@ class Client:
         failed videos with the reason; the others are processed.
         """
         scorer_name = check_scorer_name(scorer or self.settings.scorer)
+        dispatcher = self._dispatcher()
+        dispatcher.check()  # before any upload: a broker that is down is one line, at once
         option_values: dict[str, object] = {
             "top_k": top_k,
             "window": window,
@@ -300,14 +241,21 @@ class Client:
         self.store.put_bytes(
             self.settings.work_bucket, keys.active_job(spec.job_id), b"{}", "application/json"
         )
-        dispatcher = self._dispatcher()
-        for index in range(len(refs)):
-            dispatcher.send(
-                TASK_INGEST,
-                VideoTask(job_id=spec.job_id, video_index=index, scorer=options.scorer),
-            )
-        if not refs:
-            dispatcher.send(TASK_FINALIZE, JobTask(job_id=spec.job_id))
+        try:
+            for index in range(len(refs)):
+                dispatcher.send(
+                    TASK_INGEST,
+                    VideoTask(job_id=spec.job_id, video_index=index, scorer=options.scorer),
+                )
+            if not refs:
+                dispatcher.send(TASK_FINALIZE, JobTask(job_id=spec.job_id))
+        except BrokerUnavailableError as exc:
+            # Never leave a ghost job for a reconciler to run behind the user's back: what was
+            # published is skipped (cancelled) and the job ends failed, saying why.
+            self.jobs.cancel(spec.job_id)
+            error = f"job {spec.job_id}: its tasks could not be enqueued ({exc})"
+            self.jobs.write_result(failed_job_result(spec, error))
+            raise BrokerUnavailableError(error) from None
         if run_in_background:
             dispatcher.start()
         elif isinstance(dispatcher, EmbeddedDispatcher):

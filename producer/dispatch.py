@@ -7,27 +7,47 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from common.broker import broker_address, check_broker, describe_broker_error
 from common.celery_config import celery_config, send_task
+from common.errors import BrokerUnavailableError, is_transient
 from common.settings import Settings
 from common.storage import ObjectStore
 
+#: Seconds the client waits for the broker to accept a connection or answer, each time.
+BROKER_TIMEOUT_S = 5.0
+
 
 class Dispatcher(Protocol):
+    def check(self) -> None: ...
     def send(self, task_name: str, payload: BaseModel) -> None: ...
     def start(self) -> None: ...
 
 
 class CeleryDispatcher:
-    """Publishes task messages (JSON, object keys only) to the broker's queues."""
+    """Publishes task messages (JSON, object keys only) to the broker's queues, with bounded
+    connect and publish timeouts: a broker that is down or frozen is one clear error."""
 
     def __init__(self, settings: Settings) -> None:
         from celery import Celery
 
+        self.settings = settings
         self.app = Celery("seglocate-client", set_as_current=False)
-        self.app.conf.update(celery_config(settings))
+        self.app.conf.update(celery_config(settings, client_timeout_s=BROKER_TIMEOUT_S))
+
+    def check(self) -> None:
+        """Ping the broker; :class:`BrokerUnavailableError` in one line if it does not answer
+        within :data:`BROKER_TIMEOUT_S` (refused, unreachable, frozen, wrong password)."""
+        check_broker(self.settings, BROKER_TIMEOUT_S)
 
     def send(self, task_name: str, payload: BaseModel) -> None:
-        send_task(self.app, task_name, payload)
+        try:
+            send_task(self.app, task_name, payload, bounded=True)
+        except Exception as exc:
+            if is_transient(exc):
+                raise BrokerUnavailableError(
+                    f"broker {broker_address(self.settings)}: {describe_broker_error(exc)}"
+                ) from None
+            raise
 
     def start(self) -> None:
         return None
@@ -35,6 +55,9 @@ class CeleryDispatcher:
 
 class EmbeddedDispatcher:
     """Runs the job's steps in a background thread of this process."""
+
+    def check(self) -> None:
+        """No broker in embedded mode: nothing to check."""
 
     def __init__(self, settings: Settings, store: ObjectStore) -> None:
         from workers.embedded import EmbeddedRunner

@@ -16,9 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from common import keys
-from common.errors import InvalidInputError, ObjectNotFoundError, VideoError
+from common.errors import ObjectNotFoundError, VideoError
 from common.frames import read_manifest, sampling_id, write_frame_cache
-from common.jobstate import cancel_video, fail_video, job_store
+from common.jobstate import job_store, video_ref
 from common.pipeline import TASK_PREPARE, PipelineContext
 from common.schemas import VideoRef, VideoState, VideoTask
 from common.scorers.specs import scorer_spec
@@ -127,12 +127,9 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
     """Probe, sample (or reuse cached frames), record windows and batches, enqueue preparation."""
     jobs = job_store(ctx)
     spec = jobs.spec(task.job_id)
-    ref = spec.videos[task.video_index]
+    ref = video_ref(spec, task.video_index)
     record = jobs.record(task.job_id, task.video_index, ref.name)
     if record.status.finished:
-        return
-    if jobs.is_cancelled(task.job_id):
-        cancel_video(ctx, spec, task.video_index)
         return
     if record.status == VideoState.scoring:  # redelivered after planning: just re-enqueue
         ctx.enqueue(TASK_PREPARE, task.model_copy(update={"scorer": spec.options.scorer}))
@@ -144,37 +141,33 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         log.error("fault injection: crashing this worker on %s", ref.name)
         os._exit(70)
     options = spec.options
-    try:
-        needs = scorer_spec(options.scorer).frame_requirements
-        max_pixels, multiple = needs.max_pixels, needs.size_multiple
-        sampling = sampling_id(options.fps, max_pixels, multiple)
-        work = ctx.settings.work_bucket
-        with contextlib.ExitStack() as stack:
-            fetched = None
-            if ref.url is not None:  # no identity index for URLs: fetch once, hash the bytes
-                fetched = stack.enter_context(local_video(ctx, ref))
-                digest = content_hash(fetched)
-            else:
-                digest = resolve_content_hash(ctx, ref)
-            manifest = read_manifest(ctx.store, work, digest, sampling)
-            if manifest is not None:
-                ctx.count("frame_cache_hits")
-            else:
-                path = fetched or stack.enter_context(local_video(ctx, ref))
-                probe = probe_video(path, ref.name)
-                frames = sample_jpeg_frames(
-                    path, probe, options.fps, max_pixels, ref.name, size_multiple=multiple
-                )
-                manifest = write_frame_cache(
-                    ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
-                )
-                ctx.count("decodes")
-                log.info("sampled %d frames of %s", len(manifest.frame_times), ref.name)
-        duration = manifest.probe.duration
-        windows = plan_windows(duration, options.window, options.effective_stride)
-    except InvalidInputError as exc:
-        fail_video(ctx, spec, task.video_index, str(exc))
-        return
+    needs = scorer_spec(options.scorer).frame_requirements
+    max_pixels, multiple = needs.max_pixels, needs.size_multiple
+    sampling = sampling_id(options.fps, max_pixels, multiple)
+    work = ctx.settings.work_bucket
+    with contextlib.ExitStack() as stack:
+        fetched = None
+        if ref.url is not None:  # no identity index for URLs: fetch once, hash the bytes
+            fetched = stack.enter_context(local_video(ctx, ref))
+            digest = content_hash(fetched)
+        else:
+            digest = resolve_content_hash(ctx, ref)
+        manifest = read_manifest(ctx.store, work, digest, sampling)
+        if manifest is not None:
+            ctx.count("frame_cache_hits")
+        else:
+            path = fetched or stack.enter_context(local_video(ctx, ref))
+            probe = probe_video(path, ref.name)
+            frames = sample_jpeg_frames(
+                path, probe, options.fps, max_pixels, ref.name, size_multiple=multiple
+            )
+            manifest = write_frame_cache(
+                ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
+            )
+            ctx.count("decodes")
+            log.info("sampled %d frames of %s", len(manifest.frame_times), ref.name)
+    duration = manifest.probe.duration
+    windows = plan_windows(duration, options.window, options.effective_stride)
     record.content_hash = digest
     record.sampling_id = sampling
     record.duration = duration

@@ -173,7 +173,11 @@ def test_cli_exits_non_zero_with_one_line_per_file_when_nothing_could_be_process
         (["--query", "x", "--window", "0"], "window"),
         (["--query", "x", "--window", "2", "--stride", "3"], "stride 3s is larger than window 2s"),
         (["--query", "x", "--scorer", "nope"], "scorer 'nope': unknown"),
-        (["--query-image", "cat.png", "--scorer", "ocr"], "query image cat.png: file not found"),
+        (
+            ["--query-image", "cat.png", "--scorer", "qwen3-vl"],
+            "query image cat.png: file not found",
+        ),
+        (["--query-image", "cat.png", "--scorer", "ocr"], "cannot use an image query"),
     ],
 )
 def test_cli_rejects_bad_queries_and_parameters_in_one_line(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from common import keys
+from common.errors import CorruptObjectError
 from common.frames import FrameReader, encode_jpeg, read_manifest
-from common.jobstate import job_store
+from common.jobstate import job_store, video_ref
 from common.pipeline import TASK_FINALIZE, PipelineContext
 from common.schemas import (
     BatchScores,
@@ -44,7 +45,8 @@ def collect_window_scores(
             return None
         scorer = batch.scorer
         if batch.first_window != first or len(batch.scores) != end - first:
-            raise ValueError(f"batch {key} does not match the record's windows [{first}, {end})")
+            reason = f"its windows do not match the video's batch [{first}, {end})"
+            raise CorruptObjectError(work, key, reason)
         scores[first:end] = batch.scores
     windows = [
         WindowScore(start=span.start, end=span.end, score=score)
@@ -71,7 +73,7 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
     """Merge a fully scored video's windows into clips with thumbnails; mark it succeeded."""
     jobs = job_store(ctx)
     spec = jobs.spec(task.job_id)
-    record = jobs.record(task.job_id, task.video_index, spec.videos[task.video_index].name)
+    record = jobs.record(task.job_id, task.video_index, video_ref(spec, task.video_index).name)
     if record.status.finished:
         ctx.enqueue(TASK_FINALIZE, JobTask(job_id=task.job_id))
         return
@@ -127,6 +129,6 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
     )
     jobs.write_video_result(task.job_id, task.video_index, result)
     record.status = VideoState.succeeded
-    jobs.write_record(task.job_id, record)
+    jobs.finish(task.job_id, record)
     ctx.count("videos_aggregated")
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=task.job_id))

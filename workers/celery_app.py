@@ -24,21 +24,17 @@ from celery.signals import (
 )
 
 from common.celery_config import celery_config, send_task
-from common.errors import StoreUnavailableError
 from common.heartbeat import Heartbeat
-from common.logcontext import configure_logging, work_context
+from common.logcontext import configure_logging, safe_log_ids, work_context
 from common.pipeline import QUEUE_CPU, QUEUE_GPU, TASK_QUEUES, PipelineContext
 from common.settings import Settings
 from common.storage import open_store
 from workers import resident
-from workers.guard import RedeliveryGuard
+from workers.middleware import default_middleware
 from workers.reconcile import Reconciler, redis_broker_is_idle
-from workers.steps import run_step
+from workers.runner import InvalidMessageError, StepOutcome, StepRunner
 
 log = logging.getLogger("seglocate.worker")
-
-#: Retries of a task whose store or broker call failed, with exponential backoff.
-MAX_TRANSIENT_RETRIES = 8
 
 _settings = Settings()
 app = Celery("seglocate")
@@ -100,7 +96,7 @@ def _start_reconciler(**_: Any) -> None:
     """In the main worker process of a cpu-queue worker: resume stalled jobs periodically."""
     ctx = context()
     if QUEUE_CPU in worker_queues() and ctx.settings.reconcile_interval_s > 0:
-        _WorkerState.reconciler = Reconciler(ctx, lambda: redis_broker_is_idle(app))
+        _WorkerState.reconciler = Reconciler(ctx, lambda: redis_broker_is_idle(ctx.settings))
         _WorkerState.reconciler.start()
 
 
@@ -116,7 +112,8 @@ def _stop_heartbeat(**_: Any) -> None:
         _WorkerState.heartbeat.stop()
 
 
-#: Log contexts of the tasks running in this process, by task id.
+#: Log contexts of the tasks running in this process, by task id: Celery's own lines about a
+#: task ("succeeded in", "retry") are logged outside the runner.
 _task_log_contexts: dict[str, contextlib.ExitStack] = {}
 
 
@@ -124,11 +121,11 @@ _task_log_contexts: dict[str, contextlib.ExitStack] = {}
 def _enter_task_log_context(
     task_id: str | None = None, kwargs: dict[str, Any] | None = None, **_: Any
 ) -> None:
-    """Celery's own lines about a task (succeeded, retry, raised) carry its job id too."""
     payload = (kwargs or {}).get("payload")
     if task_id and isinstance(payload, dict):
+        job_id, video = safe_log_ids(payload.get("job_id"), payload.get("video_index"))
         stack = contextlib.ExitStack()
-        stack.enter_context(work_context(payload.get("job_id"), payload.get("video_index")))
+        stack.enter_context(work_context(job_id, video))
         _task_log_contexts[task_id] = stack
 
 
@@ -139,34 +136,33 @@ def _leave_task_log_context(task_id: str | None = None, **_: Any) -> None:
         stack.close()
 
 
+#: The one step runner of this process (the same middleware as embedded mode).
+RUNNER = StepRunner(default_middleware())
+
+
 def _register(task_name: str) -> Task:
     @app.task(
         name=task_name,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
-        autoretry_for=(StoreUnavailableError, ConnectionError, TimeoutError),
-        retry_backoff=1,
-        retry_backoff_max=30,
-        retry_jitter=True,
-        max_retries=MAX_TRANSIENT_RETRIES,
+        max_retries=None,  # the failure policy bounds retries
         queue=TASK_QUEUES[task_name],
     )
     def step(self: Task, payload: dict[str, Any]) -> None:
         ctx = context()
-        with work_context(payload.get("job_id"), payload.get("video_index")):
-            guard = RedeliveryGuard(ctx, task_name, payload)
-            if not guard.admit():
-                return
-            try:
-                run_step(ctx, task_name, payload)
-            finally:
-                guard.done()  # skipped only when the worker dies mid-task
+        try:
+            message = RUNNER.run(ctx, task_name, payload, retries=self.request.retries)
+        except InvalidMessageError as exc:  # crafted or corrupt: refuse it, never retry it
+            log.error("refused a message: %s", exc)
+            return
         _WorkerState.tasks_done += 1
         if _WorkerState.heartbeat is not None:
             _WorkerState.heartbeat.update(
                 tasks_done=_WorkerState.tasks_done, scorer_loads=resident.load_count
             )
+        if message.outcome == StepOutcome.retried:
+            raise self.retry(countdown=message.retry_in_s, exc=message.error)
 
     return step
 

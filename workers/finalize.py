@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 from common import keys
-from common.jobstate import job_store
+from common.jobstate import job_result, job_store
 from common.pipeline import PipelineContext
 from common.schemas import (
     BatchScores,
-    JobResult,
     JobSpec,
     JobState,
     JobTask,
@@ -19,7 +18,7 @@ from common.schemas import (
     VideoState,
     WindowScore,
 )
-from common.storage import read_model, read_model_or_none, write_model
+from common.storage import read_model
 from workers.clips import rank_clips
 
 log = logging.getLogger(__name__)
@@ -37,49 +36,38 @@ def _job_state(videos: list[VideoResult], cancelled: bool) -> JobState:
 
 
 def finalize_job(ctx: PipelineContext, task: JobTask) -> None:
-    """Write ``{job_id}/result.json`` once every video is finished (idempotent)."""
+    """Write ``{job_id}/result.json`` once, when the last video is finished (or on cancel).
+
+    Every finished video sends this step; each call costs O(1) store reads until the last
+    video is done (:meth:`JobStore.finished_prefix`), and the result is built once. A result,
+    once written, is final: later calls return at once.
+    """
     jobs = job_store(ctx)
+    if jobs.result(task.job_id) is not None:
+        return
     spec = jobs.spec(task.job_id)
     cancelled = jobs.is_cancelled(task.job_id)
-    if cancelled:
-        finished = read_model_or_none(
-            ctx.store, ctx.settings.results_bucket, keys.result_json(spec.job_id), JobResult
-        )
-        if finished is not None and finished.status != JobState.cancelled:
-            return  # it had finished before it was cancelled: its result stands
+    n_videos = len(spec.videos)
+    done = jobs.finished_prefix(task.job_id, n_videos)
+    if done < n_videos and not cancelled:
+        return  # not done yet; the last video's step calls us again
     videos: list[VideoResult] = []
-    scorer: ScorerInfo | None = None
     for index, ref in enumerate(spec.videos):
         record = jobs.record(task.job_id, index, ref.name)
         if not record.status.finished:
-            if not cancelled:
-                return  # not done yet; the last video's step calls us again
             record.status = VideoState.cancelled
-            jobs.write_record(task.job_id, record)
+            jobs.finish(task.job_id, record)
         videos.append(_video_result(ctx, spec, index, record))
     for rejection in spec.rejected:
         videos.append(
             VideoResult(video=rejection.video, status=VideoState.failed, error=rejection.error)
         )
-    scorer = _scorer_info(ctx, spec)
     clips = rank_clips([(v.video, v.clips) for v in videos], spec.options.top_k)
-    result = JobResult(
-        job_id=spec.job_id,
-        status=_job_state(videos, cancelled),
-        query=spec.query,
-        scorer=scorer,
-        fps=spec.options.fps,
-        window=spec.options.window,
-        stride=spec.options.effective_stride,
-        top_k=spec.options.top_k,
-        min_score=spec.options.min_score,
-        clips=clips,
-        videos=videos,
-        created_at=spec.created_at,
+    result = job_result(
+        spec, _job_state(videos, cancelled), _scorer_info(ctx, spec), clips=clips, videos=videos
     )
-    write_model(ctx.store, ctx.settings.results_bucket, keys.result_json(spec.job_id), result)
-    ctx.store.delete(ctx.settings.work_bucket, keys.active_job(spec.job_id))
-    log.info("job %s finished: %s, %d clips", spec.job_id, result.status, len(clips))
+    jobs.write_result(result)
+    log.info("job finished: %s, %d clips", result.status, len(clips))
 
 
 def _video_result(

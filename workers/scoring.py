@@ -9,9 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from common import keys
-from common.errors import InvalidInputError, ObjectNotFoundError, SeglocateError
+from common.errors import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    ScorerMismatchError,
+    ScorerOutputError,
+)
 from common.frames import FrameManifest, FrameReader, read_manifest
-from common.jobstate import cancel_video, fail_video, job_store
+from common.jobstate import job_store, video_ref
 from common.pipeline import TASK_AGGREGATE, TASK_REFINE, TASK_SCORE, PipelineContext
 from common.schemas import (
     BatchScores,
@@ -33,10 +38,6 @@ from workers.query import load_query
 log = logging.getLogger(__name__)
 
 
-class ScorerMismatchError(SeglocateError):
-    """The job asks for a scorer this worker does not serve."""
-
-
 def _scorer_for_job(ctx: PipelineContext, spec: JobSpec) -> Scorer:
     name = spec.options.scorer
     if ctx.served_scorers is not None and name not in ctx.served_scorers:
@@ -50,11 +51,11 @@ def _scorer_for_job(ctx: PipelineContext, spec: JobSpec) -> Scorer:
 
 def _manifest(ctx: PipelineContext, record: VideoRecord) -> FrameManifest:
     assert record.content_hash and record.sampling_id
-    manifest = read_manifest(
-        ctx.store, ctx.settings.work_bucket, record.content_hash, record.sampling_id
-    )
-    if manifest is None:
-        raise SeglocateError(f"{record.video}: cached frames are missing from the store")
+    work = ctx.settings.work_bucket
+    manifest = read_manifest(ctx.store, work, record.content_hash, record.sampling_id)
+    if manifest is None:  # deleted behind our back: the repair re-ingests the video
+        key = keys.frames_manifest(record.content_hash, record.sampling_id)
+        raise CorruptObjectError(work, key, f"cached frames of {record.video} are missing")
     return manifest
 
 
@@ -68,10 +69,15 @@ def load_features(
     work = ctx.settings.work_bucket
     key = keys.features(scorer.features_id, manifest.content_hash, manifest.sampling_id)
     try:
-        return json.loads(store.get_bytes(work, key))
+        data = store.get_bytes(work, key)
     except ObjectNotFoundError:
         if not compute:
             raise
+    else:
+        try:
+            return dict(json.loads(data))
+        except (ValueError, TypeError) as exc:
+            raise CorruptObjectError(work, key, f"not features JSON ({exc})") from None
     reader = FrameReader(store, work, manifest)
     features = scorer.extract_features(reader.iter_frames())
     ctx.count("feature_extractions")
@@ -80,14 +86,11 @@ def load_features(
 
 
 def _video_context(ctx: PipelineContext, task: VideoTask) -> tuple[JobSpec, VideoRecord] | None:
-    """Spec and record if the video still needs work; handles cancellation."""
+    """Spec and record if the video is being scored (else the message is stale: None)."""
     jobs = job_store(ctx)
     spec = jobs.spec(task.job_id)
-    record = jobs.record(task.job_id, task.video_index, spec.videos[task.video_index].name)
+    record = jobs.record(task.job_id, task.video_index, video_ref(spec, task.video_index).name)
     if record.status != VideoState.scoring:
-        return None
-    if jobs.is_cancelled(task.job_id):
-        cancel_video(ctx, spec, task.video_index)
         return None
     return spec, record
 
@@ -98,13 +101,9 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
     if found is None:
         return
     spec, record = found
-    try:
-        scorer = _scorer_for_job(ctx, spec)
-        load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
-        load_features(ctx, scorer, _manifest(ctx, record), compute=True)
-    except (InvalidInputError, ScorerMismatchError) as exc:
-        fail_video(ctx, spec, task.video_index, str(exc))
-        return
+    scorer = _scorer_for_job(ctx, spec)
+    load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+    load_features(ctx, scorer, _manifest(ctx, record), compute=True)
     done = job_store(ctx).scored_batches(task.job_id, task.video_index)
     pending = [b for b in range(len(record.batches)) if b not in done]
     for batch_index in pending:
@@ -169,11 +168,7 @@ def refine_video(ctx: PipelineContext, task: VideoTask) -> None:
         clips = merge_windows(windows, min_score=options.min_score, top_k=options.top_k)
         step = 1.0 / options.fps
         spans = [WindowSpan(start=lo, end=hi) for lo, hi in edge_probes(windows, clips, step)]
-        try:
-            _, scores = score_spans(ctx, spec, record, spans)
-        except (InvalidInputError, ScorerMismatchError) as exc:
-            fail_video(ctx, spec, task.video_index, str(exc))
-            return
+        _, scores = score_spans(ctx, spec, record, spans)
         probes = [
             WindowScore(start=s.start, end=s.end, score=v)
             for s, v in zip(spans, scores, strict=True)
@@ -185,13 +180,13 @@ def refine_video(ctx: PipelineContext, task: VideoTask) -> None:
 
 def _check_scores(scores: list[float], expected: int, scorer: Scorer) -> list[float]:
     if len(scores) != expected:
-        raise SeglocateError(
+        raise ScorerOutputError(
             f"scorer {scorer.info.name}: returned {len(scores)} scores for {expected} windows"
         )
     checked = []
     for score in scores:
         if not math.isfinite(score):
-            raise SeglocateError(f"scorer {scorer.info.name}: returned a non-finite score")
+            raise ScorerOutputError(f"scorer {scorer.info.name}: returned a non-finite score")
         checked.append(round(min(100.0, max(0.0, float(score))), 4))
     return checked
 
@@ -207,11 +202,7 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
     work = ctx.settings.work_bucket
     if not ctx.store.exists(work, key):
         first, end = record.batches[task.batch_index]
-        try:
-            scorer, scores = score_spans(ctx, spec, record, record.windows[first:end])
-        except (InvalidInputError, ScorerMismatchError) as exc:
-            fail_video(ctx, spec, task.video_index, str(exc))
-            return
+        scorer, scores = score_spans(ctx, spec, record, record.windows[first:end])
         batch = BatchScores(
             job_id=task.job_id,
             video_index=task.video_index,

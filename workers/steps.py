@@ -1,4 +1,4 @@
-"""Every pipeline step by task name, with its payload type: what both runners execute."""
+"""Every pipeline step by task name, with its payload type: what the step runner executes."""
 
 from __future__ import annotations
 
@@ -35,8 +35,6 @@ STEPS: dict[str, tuple[type[BaseModel], Step]] = {
 }
 
 
-def run_step(ctx: PipelineContext, task_name: str, payload: dict[str, Any] | BaseModel) -> None:
-    """Validate ``payload`` as the task's model and run the step."""
-    model_type, step = STEPS[task_name]
-    data = payload.model_dump() if isinstance(payload, BaseModel) else payload
-    step(ctx, model_type.model_validate(data))
+def step_name(task_name: str) -> str:
+    """``seglocate.score_batch`` -> ``score_batch``."""
+    return task_name.rsplit(".", 1)[-1]

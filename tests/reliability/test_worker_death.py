@@ -20,7 +20,7 @@ from common.celery_config import celery_config
 from common.schemas import JobState
 from producer.client import Client
 from tests.cluster import wait_until
-from workers.guard import AttemptRecord
+from workers.attempts import AttemptLog
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,14 +44,18 @@ def working(worker) -> bool:
 
 
 def deaths_mid_task(cluster, job_id: str) -> dict[str, int]:
-    """Task executions that began and never ended (their worker died), per attempt record."""
+    """Task executions that began and never ended (their worker died), per step."""
     store = cluster.store()
     work = cluster.settings.work_bucket
+    steps = {
+        key.split("/attempts/", 1)[1].split("/", 1)[0]
+        for key in store.list_keys(work, keys.job_prefix(job_id) + "attempts/")
+    }
     out = {}
-    for key in store.list_keys(work, keys.job_prefix(job_id) + "attempts/"):
-        record = AttemptRecord.model_validate_json(store.get_bytes(work, key))
-        if record.started > record.ended:
-            out[key.rsplit("/", 1)[-1]] = record.started - record.ended
+    for step_id in steps:
+        counts = AttemptLog(store, work, job_id, step_id).counts()
+        if counts.deaths:
+            out[step_id] = counts.deaths
     return out
 
 
