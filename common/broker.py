@@ -29,6 +29,8 @@ def describe_broker_error(error: BaseException) -> str:
         return "did not answer in time (frozen or overloaded)"
     if "refused" in lowered:
         return "connection refused (is redis-server running?)"
+    if "noperm" in lowered or "permission" in lowered:
+        return f"refused the command ({text[:160]})"
     return f"unreachable ({text[:160] or name})"
 
 

@@ -41,10 +41,6 @@ class StoreUnavailableError(SeglocateError):
     """The object store could not be reached (retryable)."""
 
 
-class JobCancelledError(SeglocateError):
-    """The job was cancelled; running work stops at its next check."""
-
-
 class CorruptObjectError(SeglocateError):
     """A stored object exists but cannot be read back (bad JSON, a broken tar chunk, a
     truncated image). Caches and batch scores are deleted and rebuilt once; anything else

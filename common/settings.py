@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     #: TESTING ONLY: a worker process exits abruptly when it ingests a video whose name
     #: contains this text (simulates a poison message). Never set in production.
     fault_crash_on_video: str | None = None
+    #: TESTING ONLY: ingesting a video whose name contains this text raises MemoryError (as a
+    #: hostile input that exhausts memory would). Never set in production.
+    fault_memory_error_on_video: str | None = None
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -144,8 +144,10 @@ def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
             )
     else:
         print("no clip scored at or above the minimum score", file=out)
+    if result.error:
+        print(f"failed: {result.error}", file=sys.stderr)
     for video in result.videos:
-        if video.error:
+        if video.error and video.error != result.error:
             print(f"failed: {video.error}", file=sys.stderr)
     print(f"result JSON: {result_location(settings, result.job_id)}", file=out)
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from common.broker import broker_address, check_broker, describe_broker_error
 from common.celery_config import celery_config, send_task
-from common.errors import BrokerUnavailableError, is_transient
+from common.errors import BrokerUnavailableError
 from common.settings import Settings
 from common.storage import ObjectStore
 
@@ -42,12 +42,10 @@ class CeleryDispatcher:
     def send(self, task_name: str, payload: BaseModel) -> None:
         try:
             send_task(self.app, task_name, payload, bounded=True)
-        except Exception as exc:
-            if is_transient(exc):
-                raise BrokerUnavailableError(
-                    f"broker {broker_address(self.settings)}: {describe_broker_error(exc)}"
-                ) from None
-            raise
+        except Exception as exc:  # refused, timed out, or the broker would not take it
+            raise BrokerUnavailableError(
+                f"broker {broker_address(self.settings)}: {describe_broker_error(exc)}"
+            ) from None
 
     def start(self) -> None:
         return None

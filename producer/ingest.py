@@ -140,6 +140,9 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
     if crash_on and crash_on in ref.name:  # testing only: simulate a poison message
         log.error("fault injection: crashing this worker on %s", ref.name)
         os._exit(70)
+    exhaust_on = ctx.settings.fault_memory_error_on_video
+    if exhaust_on and exhaust_on in ref.name:  # testing only: a step that runs out of memory
+        raise MemoryError
     options = spec.options
     needs = scorer_spec(options.scorer).frame_requirements
     max_pixels, multiple = needs.max_pixels, needs.size_multiple

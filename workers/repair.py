@@ -20,15 +20,20 @@ from common.pipeline import (
     TASK_FINALIZE,
     TASK_INGEST,
     TASK_PREPARE,
+    TASK_REFINE,
+    TASK_SCORE,
     PipelineContext,
 )
-from common.schemas import JobTask, VideoState, VideoTask
+from common.schemas import BatchTask, JobTask, VideoState, VideoTask
 from workers.runner import StepMessage
 
 log = logging.getLogger(__name__)
 
 _FRAMES = re.compile(r"^frames/(?P<hash>[^/]+)/(?P<sampling>[^/]+)/")
-_VIDEO_OBJECT = re.compile(r"^jobs/[^/]+/videos/(?P<video>\d{5})/(?P<what>[^/]+)")
+_VIDEO_OBJECT = re.compile(
+    r"^jobs/[^/]+/videos/(?P<video>\d{5})/(?P<what>state\.json|result\.json|refine\.json|"
+    r"scores/(?P<batch>\d{5})\.json)$"
+)
 
 
 def rebuild_corrupt_object(
@@ -55,9 +60,15 @@ def rebuild_corrupt_object(
         _restart_video(ctx, message, index)
     elif video and video["what"] == "result.json":
         _reaggregate_video(ctx, message, index)
+    elif video and video["batch"] is not None and index is not None:
+        task = _video_task(ctx, message, index)
+        batch = BatchTask(**task.model_dump(), batch_index=int(video["batch"]))
+        ctx.enqueue(TASK_SCORE, batch)  # scoring it again sends the video's next step
+    elif video and video["what"] == "refine.json" and index is not None:
+        ctx.enqueue(TASK_REFINE, _video_task(ctx, message, index))
     elif error.key.startswith("features/") and index is not None:
-        ctx.enqueue(TASK_PREPARE, _video_task(message, index))
-    else:  # batch scores, refinement probes, an identity record: the same step redoes it
+        ctx.enqueue(TASK_PREPARE, _video_task(ctx, message, index))
+    else:  # an identity record and the like: the same step redoes it
         ctx.enqueue(message.task_name, message.payload)
     return True
 
@@ -69,8 +80,11 @@ def _drop_frame_cache(ctx: PipelineContext, content_hash: str, sampling: str) ->
         ctx.store.delete(work, key)
 
 
-def _video_task(message: StepMessage, index: int) -> VideoTask:
-    return VideoTask(job_id=message.job_id, video_index=index, scorer=message.scorer)
+def _video_task(ctx: PipelineContext, message: StepMessage, index: int) -> VideoTask:
+    """A task for video ``index`` routed to the job's scorer (a job-level message such as
+    finalize does not carry the scorer: read it from the spec)."""
+    scorer = message.scorer or job_store(ctx).spec(message.job_id).options.scorer
+    return VideoTask(job_id=message.job_id, video_index=index, scorer=scorer)
 
 
 def _restart_video(ctx: PipelineContext, message: StepMessage, index: int | None) -> None:
@@ -79,13 +93,11 @@ def _restart_video(ctx: PipelineContext, message: StepMessage, index: int | None
         ctx.enqueue(TASK_FINALIZE, JobTask(job_id=message.job_id))
         return
     jobs = job_store(ctx)
-    spec = jobs.spec(message.job_id)
     record = jobs.stored_record(message.job_id, index)
     if record is not None and not record.status.finished:
         record.status = VideoState.queued
         jobs.write_record(message.job_id, record)
-    scorer = message.scorer or spec.options.scorer
-    ctx.enqueue(TASK_INGEST, VideoTask(job_id=message.job_id, video_index=index, scorer=scorer))
+    ctx.enqueue(TASK_INGEST, _video_task(ctx, message, index))
 
 
 def _reaggregate_video(ctx: PipelineContext, message: StepMessage, index: int | None) -> None:
@@ -98,4 +110,4 @@ def _reaggregate_video(ctx: PipelineContext, message: StepMessage, index: int | 
         record.status = VideoState.scoring
         jobs.write_record(message.job_id, record)
         ctx.store.delete(ctx.settings.work_bucket, keys.video_finished(message.job_id, index))
-    ctx.enqueue(TASK_AGGREGATE, _video_task(message, index))
+    ctx.enqueue(TASK_AGGREGATE, _video_task(ctx, message, index))

@@ -36,8 +36,9 @@ def test_work_log_lines_carry_the_job_id_and_status_prints_failures(
     lines = [line for line in cluster.full_logs().splitlines() if line[:23] >= submitted]
     ours = [line for line in lines if OUR_LOGGERS.search(line)]
     traced = [line for line in lines if "celery.app.trace: Task seglocate." in line]
-    assert ours and traced
-    for line in ours + traced:
+    received = [line for line in lines if "] received" in line and "Task seglocate." in line]
+    assert ours and traced and received
+    for line in ours + traced + received:
         assert f" job={job.job_id} " in line, f"no job id on a line of work: {line}"
     failure = next(line for line in ours if "failed:" in line)
     assert f"job={job.job_id} video=1 " in failure and "audio only" in failure

@@ -53,3 +53,23 @@ def test_a_poison_video_is_failed_after_bounded_redeliveries_and_the_rest_succee
     again = client.submit([short_videos[2]], "y", scorer="null-benchmark")
     assert cluster.wait_result(again.job_id, timeout=60).status == JobState.succeeded
     assert crashes() == MAX_REDELIVERIES + 1
+
+
+def test_a_step_that_runs_out_of_memory_fails_its_video_and_the_worker_lives(
+    redis, make_cluster, short_videos, tmp_path
+):
+    """Regression: Celery treats MemoryError as unrecoverable and the worker process exited;
+    the guard had recorded the execution as ended, so the poison cap never tripped and every
+    redelivery killed the next worker."""
+    hog = media.testsrc_clip(tmp_path / "MEMORY-HOG.mp4", 6, fps=5, size="160x90")
+    cluster = make_cluster(redis.url)
+    cpu = cluster.start_worker("cpu", concurrency=1, SEGLOCATE_FAULT_MEMORY_ERROR_ON_VIDEO="HOG")
+    cluster.start_worker("gpu")
+    cluster.wait_for_workers(2)
+    job = Client(cluster.settings).submit([hog, short_videos[0]], "x", scorer="null-benchmark")
+    result = cluster.wait_result(job.job_id, timeout=60)
+    by_name = {v.video: v for v in result.videos}
+    assert by_name[str(hog)].error == f"{hog}: out of memory (MemoryError)"
+    assert by_name[str(short_videos[0])].status == VideoState.succeeded
+    assert "Unrecoverable error" not in cluster.full_logs()
+    assert cpu.alive()
