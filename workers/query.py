@@ -31,8 +31,8 @@ def load_query(
         return _cache[cache_key]
     query = spec.query
     loaded = LoadedQuery(text=query.text, instruction=query.instruction, video_fps=spec.options.fps)
-    spec = scorer_spec(scorer.info.name)
-    spec.check_query_kinds(query.kinds())
+    facts = scorer_spec(scorer.info.name)
+    facts.check_query_kinds(query.kinds())
     if query.image:
         loaded.image = _load_image(store, videos_bucket, query.image)
     if query.video:
@@ -42,7 +42,7 @@ def load_query(
             query.video,
             spec.options.fps,
             scorer.frame_requirements,
-            spec,
+            facts,
         )
     scorer.check_query(loaded)
     _cache[cache_key] = loaded
