@@ -119,13 +119,13 @@ class HandBackTimer:
         self._stop.set()
 
     def _run(self) -> None:
-        log.warning("shutting down: no new tasks; running ones have %.0fs to finish", self.grace_s)
+        log.warning("shutting down: no new tasks; running ones have %gs to finish", self.grace_s)
         if self._stop.wait(max(0.0, self.deadline - time.monotonic())):
             return
         while not self._stop.is_set():
             pids = self.running()
             for pid in pids:
-                log.warning("shutdown grace of %.0fs passed: handing back the step of pid %d",
+                log.warning("shutdown grace of %gs passed: handing back the step of pid %d",
                             self.grace_s, pid)  # fmt: skip
                 try:
                     os.kill(pid, HAND_BACK_SIGNAL)

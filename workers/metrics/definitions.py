@@ -33,6 +33,10 @@ SCORER_COUNTS = {
 }
 
 
+#: States a job's result can have (``seglocate_jobs_finished_total{state}``).
+FINAL_JOB_STATES = ("succeeded", "partial", "failed", "cancelled")
+
+
 class WorkerMetrics:
     """All per-process metrics, unregistered: the exporter reads them from the folder."""
 
@@ -101,6 +105,19 @@ class WorkerMetrics:
             "seglocate_worker_processes", "Live worker processes that run steps.",
             ["queue", "scorer"], multiprocess_mode="livesum", registry=None,
         )  # fmt: skip
+
+    def initialise(self, scorers: list[str]) -> None:
+        """Create the per-scorer series at 0 for ``scorers`` (the scorers this process may
+        count for), so that they exist before the first event: a query over a series that
+        appears only later misses its first increase."""
+        for scorer in scorers:
+            for attribute in SCORER_COUNTS.values():
+                getattr(self, attribute).labels(scorer=scorer)
+            for kind in ("prompt", "padding"):
+                self.reranker_tokens.labels(scorer=scorer, kind=kind)
+            self.scoring_call_windows.labels(scorer=scorer)
+        for state in FINAL_JOB_STATES:
+            self.jobs_finished.labels(state=state)
 
     @staticmethod
     def _scorer_counter(name: str, documentation: str) -> Counter:

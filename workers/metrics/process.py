@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.pipeline import QUEUE_CPU, QUEUE_GPU, broker_queues
+from common.scorers.specs import SCORER_NAMES
 from common.settings import Settings
 from workers import metrics
 from workers.metrics.multiproc import (
@@ -88,6 +89,8 @@ def init_step_process(settings: Settings, queues: Sequence[str], scorer: str | N
         return
     use_directory()
     recorded = metrics.activate()
+    # A gpu process counts for its scorer; a cpu process (ingest) for any job's scorer.
+    recorded.initialise([scorer] if scorer and QUEUE_CPU not in queues else list(SCORER_NAMES))
     for queue in broker_queues(list(queues), scorer or ""):
         recorded.worker_processes.labels(queue=queue, scorer=scorer or "").inc()
 
