@@ -67,7 +67,6 @@ def finalize_job(ctx: PipelineContext, task: JobTask) -> None:
         spec, _job_state(videos, cancelled), _scorer_info(ctx, spec), clips=clips, videos=videos
     )
     jobs.write_result(result)
-    ctx.count(f"jobs_finished.{result.status.value}")
     log.info("job finished: %s, %d clips", result.status, len(clips))
 
 

@@ -22,7 +22,7 @@ Per process, summed over the processes of a worker (:mod:`workers.metrics.defini
   ``seglocate_frame_cache_hits_total``, ``seglocate_feature_extractions_total``,
   ``seglocate_feature_frames_total`` and ``seglocate_ocr_frames_total`` (frames sent to OCR);
 - ``seglocate_scorer_load_duration_seconds{scorer}`` (histogram: resident model loads);
-- ``seglocate_jobs_finished_total{state}``; ``seglocate_worker_processes{queue,scorer}``.
+- ``seglocate_worker_processes{queue,scorer}`` (live processes that run steps).
 
 Read when scraped: ``seglocate_gpu_memory_used_bytes{gpu}`` and
 ``seglocate_gpu_memory_total_bytes{gpu}`` through NVML where it is present

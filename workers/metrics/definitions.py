@@ -33,10 +33,6 @@ SCORER_COUNTS = {
 }
 
 
-#: States a job's result can have (``seglocate_jobs_finished_total{state}``).
-FINAL_JOB_STATES = ("succeeded", "partial", "failed", "cancelled")
-
-
 class WorkerMetrics:
     """All per-process metrics, unregistered: the exporter reads them from the folder."""
 
@@ -97,10 +93,6 @@ class WorkerMetrics:
             "seglocate_scorer_load_duration_seconds", "Seconds to build and load a scorer.",
             ["scorer"], buckets=LOAD_SECONDS_BUCKETS, registry=None,
         )  # fmt: skip
-        self.jobs_finished = Counter(
-            "seglocate_jobs_finished", "Jobs whose result was written, by final state.",
-            ["state"], registry=None,
-        )  # fmt: skip
         self.worker_processes = Gauge(
             "seglocate_worker_processes", "Live worker processes that run steps.",
             ["queue", "scorer"], multiprocess_mode="livesum", registry=None,
@@ -116,8 +108,6 @@ class WorkerMetrics:
             for kind in ("prompt", "padding"):
                 self.reranker_tokens.labels(scorer=scorer, kind=kind)
             self.scoring_call_windows.labels(scorer=scorer)
-        for state in FINAL_JOB_STATES:
-            self.jobs_finished.labels(state=state)
 
     @staticmethod
     def _scorer_counter(name: str, documentation: str) -> Counter:
@@ -132,8 +122,6 @@ class WorkerMetrics:
             self.reranker_tokens.labels(scorer=scorer, kind="prompt").inc(n)
         elif name == "reranker_padding_tokens":
             self.reranker_tokens.labels(scorer=scorer, kind="padding").inc(n)
-        elif name.startswith("jobs_finished."):
-            self.jobs_finished.labels(state=name.split(".", 1)[1]).inc(n)
 
     def observe(self, name: str, value: float, scorer: str) -> None:
         """Record a pipeline measurement (:meth:`common.pipeline.PipelineContext.observe`)."""
