@@ -41,8 +41,12 @@ class WorkerRecord(BaseModel):
     #: :data:`WORK_HISTORY_MINUTES` minutes with work: what ``seglocate stats`` reports as
     #: throughput.
     windows_by_minute: list[tuple[int, int]] = Field(default_factory=list)
+    #: The process stopped cleanly (a graceful shutdown): it is gone, whatever ``last_seen``.
+    stopped: bool = False
 
     def alive(self, now: datetime | None = None) -> bool:
+        if self.stopped:
+            return False
         return (now or utc_now()) - self.last_seen < timedelta(seconds=HEARTBEAT_STALE_S)
 
 
@@ -108,7 +112,10 @@ class Heartbeat:
                 self.flush()
 
     def stop(self) -> None:
+        """Write the final record, marked stopped (no longer a live worker)."""
         self._stop.set()
+        with self._lock:
+            self.record.stopped = True
         self.flush()
 
 

@@ -109,6 +109,7 @@ def _start_reconciler(**_: Any) -> None:
 def _stop_reconciler(**_: Any) -> None:
     if _WorkerState.reconciler is not None:
         _WorkerState.reconciler.stop()
+    _stop_heartbeat()  # the solo pool's process sends no worker_process_shutdown
     if _WorkerState.exporter is not None:
         _WorkerState.exporter.stop()
 
