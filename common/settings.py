@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     #: Seconds a worker told to stop (SIGTERM) lets the step in flight finish; then the step is
     #: interrupted and its message handed back to the broker for another worker.
     shutdown_grace_s: float = Field(default=25.0, ge=0.0)
+    #: Scorers whose gpu workers an autoscaler starts on demand (comma-separated, e.g.
+    #: ``qwen3-vl``): ``submit`` enqueues their jobs even while no worker of theirs is live.
+    autoscaled_scorers: str = ""
     #: TESTING ONLY: every scoring call of a worker first sleeps this many seconds (a slow GPU
     #: batch, for the graceful-shutdown tests). Never set in production.
     fault_slow_scoring_s: float = Field(default=0.0, ge=0.0)

@@ -24,10 +24,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.errors import InvalidInputError
 from common.frames import read_manifest
 from common.heartbeat import worker_records
 from common.jobstate import JobStore
-from common.schemas import JobResult
+from common.schemas import JobResult, JobState
 from infra.services import PrometheusServer, RedisServer, free_port
 from producer.client import Client
 from tests import media
@@ -56,6 +57,7 @@ class Monitored:
     finished: dict[str, float | None] = field(default_factory=dict)
     result: JobResult | None = None
     job_id: str = ""
+    videos: list[Path] = field(default_factory=list)
 
 
 def cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -136,7 +138,7 @@ def run_the_job(m: Monitored, workdir: Path) -> None:
         media.colour_clip(workdir / f"clip-{c}.mp4", c, 30, fps=2) for c in ("red", "lime", "blue")
     ]
     job = Client(cluster.settings).submit(videos, "anything", scorer="null-benchmark", window=5)
-    m.job_id = job.job_id
+    m.job_id, m.videos = job.job_id, videos
     queued = f'max(seglocate_queue_messages{{queue="{GPU_QUEUE}"}})'
     waiting = 'max(seglocate_windows_waiting{scorer="null-benchmark"})'
     try:
@@ -267,3 +269,15 @@ def test_the_launcher_stops_gracefully_on_sigterm(monitored):
     assert launcher.wait(timeout=60) == 0
     with pytest.raises(OSError):  # its metrics endpoint went with it
         scrape(monitored.cpu_port)
+
+
+def test_jobs_for_an_autoscaled_scorer_are_accepted_while_none_of_its_workers_runs(monitored):
+    """Scale-to-zero: a live gpu worker serves null-benchmark only; a job for ``ocr`` is
+    refused, unless ocr workers are started on demand (SEGLOCATE_AUTOSCALED_SCORERS)."""
+    settings = monitored.cluster.settings
+    video = monitored.videos[0]
+    with pytest.raises(InvalidInputError, match="no live worker serves it"):
+        Client(settings).submit([video], "x", scorer="ocr")
+    autoscaled = settings.model_copy(update={"autoscaled_scorers": "qwen3-vl, ocr"})
+    job = Client(autoscaled).submit([video], "x", scorer="ocr")
+    assert job.status().state == JobState.queued
