@@ -337,3 +337,48 @@ def test_dashboard_answers_the_operators_questions():
         "Estimated time left per running job",
     ):
         assert needed in titles
+
+
+# ------------------------------------------------------------------------ what steps report
+
+
+class Recorder:
+    """A PipelineObserver that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.observed: list[tuple[str, float]] = []
+
+    def count(self, name: str, n: int) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def observe(self, name: str, value: float) -> None:
+        self.observed.append((name, value))
+
+
+def test_scoring_reports_batch_size_and_the_rerankers_padding(tmp_path):
+    from common.scorers.qwen3_vl import ScoringStats
+    from workers.scoring import count_feature_frames, count_scoring_call
+
+    recorder = Recorder()
+    ctx = PipelineContext(
+        settings=Settings(data_dir=tmp_path), store=LocalObjectStore(tmp_path),
+        enqueue=lambda name, payload: None, scorer_for=lambda name: None, observer=recorder,
+    )  # fmt: skip
+
+    class Reranker:  # what the scoring step reads of a Qwen3VLScorer after score_windows
+        last_stats = ScoringStats(pairs=32, batches=4, tokens=9000, padded_tokens=12000)
+
+    count_scoring_call(ctx, Reranker(), 32)
+    count_scoring_call(ctx, object(), 5)  # a scorer without stats (ocr): batch size only
+    count_feature_frames(ctx, {"frames_total": 180, "ocr_frames": [0, 7, 14]})
+    assert recorder.observed == [("scoring_call_windows", 32), ("scoring_call_windows", 5)]
+    assert recorder.counts == {
+        "reranker_pairs": 32,
+        "reranker_forward_passes": 4,
+        "reranker_tokens": 9000,
+        "reranker_padding_tokens": 3000,
+        "feature_frames": 180,
+        "ocr_frames": 3,
+    }
+    assert ctx.counters["ocr_frames"] == 3  # the process counters still see everything
