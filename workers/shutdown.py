@@ -123,7 +123,10 @@ class HandBackTimer:
         if self._stop.wait(max(0.0, self.deadline - time.monotonic())):
             return
         while not self._stop.is_set():
-            pids = self.running()
+            try:
+                pids = self.running()
+            except RuntimeError:  # the set of requests changed while read: read again
+                pids = []
             for pid in pids:
                 log.warning("shutdown grace of %gs passed: handing back the step of pid %d",
                             self.grace_s, pid)  # fmt: skip

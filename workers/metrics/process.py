@@ -66,10 +66,14 @@ def start_exporter(
             collectors.append(gpu)
     fleet = None
     if QUEUE_CPU in queues and not settings.embedded:
-        fleet = FleetCollector(settings, open_store(settings)).start()
+        fleet = FleetCollector(settings, open_store(settings))
         collectors.append(fleet)
-    server = serve_metrics(settings.metrics_port, folder, collectors)
-    return Exporter(server, fleet)
+    try:
+        server = serve_metrics(settings.metrics_port, folder, collectors)
+    except OSError as exc:  # the port is taken: work on, unobserved, rather than not at all
+        log.error("metrics not served: port %d: %s", settings.metrics_port, exc)
+        return None
+    return Exporter(server, fleet.start() if fleet is not None else None)
 
 
 def init_main_process(settings: Settings, queues: Sequence[str]) -> Exporter | None:
