@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -123,9 +124,9 @@ def monitored(tmp_path_factory: pytest.TempPathFactory, s3_server) -> Iterator[M
             run_the_job(monitored, workdir)
             yield monitored
         finally:
-            if launcher.poll() is None:
-                launcher.kill()
-                launcher.wait()
+            with contextlib.suppress(ProcessLookupError):  # the launcher's group: its workers too
+                os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
             cluster.stop()
             prometheus.stop()
             log.close()

@@ -11,6 +11,7 @@ an interrupted batch's message back in time.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -64,9 +65,10 @@ class Launcher:
         return code, time.monotonic() - started
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """SIGKILL the launcher's process group (its workers too), whatever is left of it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
 
 def scored_batches(cluster, job_id: str) -> int:
