@@ -156,3 +156,25 @@ def add_to_minute(
     counts = dict(history)
     counts[minute] = counts.get(minute, 0) + windows
     return sorted((m, n) for m, n in counts.items() if m > minute - WORK_HISTORY_MINUTES)
+
+
+#: Worker records not seen for this long are deleted by :func:`prune_worker_records`, seconds.
+WORKER_RECORD_TTL_S = 24 * 3600.0
+
+
+def prune_worker_records(
+    store: ObjectStore, bucket: str, older_than_s: float = WORKER_RECORD_TTL_S
+) -> int:
+    """Delete the records of workers gone for ``older_than_s`` (an autoscaled fleet leaves one
+    per pod start); returns how many. Unreadable records are left alone."""
+    cutoff = utc_now() - timedelta(seconds=older_than_s)
+    gone = 0
+    for key in list(store.list_keys(bucket, keys.WORKERS_PREFIX)):
+        try:
+            record = WorkerRecord.model_validate_json(store.get_bytes(bucket, key))
+        except Exception:
+            continue
+        if record.last_seen < cutoff:
+            store.delete(bucket, key)
+            gone += 1
+    return gone

@@ -10,14 +10,21 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from common.fleet import FleetSnapshot, JobProgress, broker_queue_names, throughput
-from common.heartbeat import Heartbeat, WorkerRecord, add_to_minute, unix_minute, worker_records
+from common.heartbeat import (
+    Heartbeat,
+    WorkerRecord,
+    add_to_minute,
+    prune_worker_records,
+    unix_minute,
+    worker_records,
+)
 from common.pipeline import PipelineContext
 from common.schemas import JobState, JobTask
 from common.settings import Settings
@@ -382,3 +389,15 @@ def test_scoring_reports_batch_size_and_the_rerankers_padding(tmp_path):
         "ocr_frames": 3,
     }
     assert ctx.counters["ocr_frames"] == 3  # the process counters still see everything
+
+
+def test_records_of_workers_gone_for_a_day_are_deleted(tmp_path):
+    store = LocalObjectStore(tmp_path)
+    for node, hours in (("old", 30), ("recent", 2)):
+        beat = Heartbeat(store, "work", ["gpu"], "ocr")
+        beat.record.node = node
+        beat.flush()
+        stale = beat.record.model_copy(update={"last_seen": NOW.now(UTC) - timedelta(hours=hours)})
+        store.put_bytes("work", beat.key, stale.model_dump_json().encode())
+    assert prune_worker_records(store, "work") == 1
+    assert [r.node for r in worker_records(store, "work")] == ["recent"]

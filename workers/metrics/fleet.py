@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from common.broker import redis_client
 from common.fleet import FleetSnapshot, broker_queue_names, read_fleet
+from common.heartbeat import prune_worker_records
 from common.schemas import JobState, VideoState
 from common.settings import Settings
 from common.storage import ObjectStore
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Broker key of the lock held by the one process that exports the fleet gauges.
 LOCK_KEY = "seglocate:fleet-metrics-exporter"
+#: Seconds between two deletions of long-gone worker records by the exporting process.
+PRUNE_INTERVAL_S = 3600.0
 
 
 class BrokerLock:
@@ -80,6 +83,7 @@ class FleetCollector(Collector):
         self.interval_s = settings.metrics_fleet_interval_s
         self.lock = BrokerLock(settings, ttl_s=3 * self.interval_s)
         self.snapshot: FleetSnapshot | None = None
+        self._pruned_at = float("-inf")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="seglocate-fleet", daemon=True)
 
@@ -100,6 +104,10 @@ class FleetCollector(Collector):
             self.snapshot = None
             return False
         self.snapshot = self.read(self.settings, self.store)
+        now = time.monotonic()
+        if now - self._pruned_at >= PRUNE_INTERVAL_S:  # an autoscaled fleet leaves many records
+            self._pruned_at = now
+            prune_worker_records(self.store, self.settings.work_bucket)
         return True
 
     def _loop(self) -> None:
