@@ -42,6 +42,16 @@ def duration_text(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def time_left_text(job: JobProgress, windows_per_s: float) -> str:
+    """The job's windows waiting at its scorer's throughput; ``>`` while videos still wait
+    for ingest (their windows are not planned yet), ``-`` when nothing is planned or scored."""
+    unplanned = sum(job.videos.get(state, 0) for state in ("queued", "ingesting"))
+    if unplanned and job.windows_planned == 0:
+        return "-"
+    text = duration_text(eta_seconds(job.windows_waiting, windows_per_s))
+    return f">{text}" if unplanned and text != "-" else text
+
+
 def queues_table(snapshot: FleetSnapshot) -> Table:
     table = Table(title="Queues", title_justify="left")
     table.add_column("queue")
@@ -83,14 +93,13 @@ def jobs_table(snapshot: FleetSnapshot) -> Table:
     shown: list[JobProgress] = sorted(snapshot.jobs, key=lambda j: -j.windows_waiting)
     for job in shown[:MAX_JOBS_SHOWN]:
         finished = sum(n for state, n in job.videos.items() if state in _FINISHED)
-        eta = eta_seconds(job.windows_waiting, rates.get(job.scorer, 0.0))
         table.add_row(
             job.job_id,
             job.state.value,
             job.scorer,
             f"{finished}/{sum(job.videos.values())}",
             f"{job.windows_done}/{job.windows_planned}",
-            duration_text(eta),
+            time_left_text(job, rates.get(job.scorer, 0.0)),
         )
     if len(shown) > MAX_JOBS_SHOWN:
         table.caption = f"... and {len(shown) - MAX_JOBS_SHOWN} more"

@@ -148,6 +148,7 @@ def test_stats_screen_shows_queues_jobs_and_time_left():
     assert "Active jobs: queued 1, running 1" in text
     # 240 windows left at 120 windows over the last 5 min and 30 s (330 s): 660 s.
     assert re.search(r"\ba\s*│\s*running\s*│\s*qwen3-vl\s*│\s*1/3\s*│\s*60/300\s*│\s*11m00s", text)
+    assert re.search(r"\bb\s*│\s*queued\s*│\s*ocr\s*│\s*0/4\s*│\s*0/0\s*│\s*-", text)
     assert duration_text(eta_seconds(0, 0.0)) == "0s"
     assert duration_text(eta_seconds(5, 0.0)) == "-"
     assert duration_text(7300) == "2h01m"
