@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as redis_client
 
 from common.heartbeat import worker_records
 from common.schemas import JobState
@@ -112,8 +113,6 @@ def test_sigterm_mid_batch_finishes_or_hands_back_and_the_job_is_complete(
         assert 1 <= took < 20
         print(f"batch handed back after a 1 s grace: exit 0 {took:.1f}s after SIGTERM")
         assert "handed back: the worker is shutting down" in too_slow.log()
-        import redis as redis_client
-
         client = redis_client.Redis.from_url(redis.url)
         assert client.hlen("unacked") == 0  # nothing held by a worker that is gone
         assert client.llen(GPU_QUEUE) == batches - finished_first  # the batch is back
@@ -143,3 +142,48 @@ def test_sigterm_mid_batch_finishes_or_hands_back_and_the_job_is_complete(
     assert len(scored) == 3 and sum(scored.values()) == 12, scored
     assert scored[slow_but_in_time.celery_pid()] == 2 * finished_first
     assert scored[too_slow.celery_pid()] == 0
+
+
+def test_a_prefork_pool_hands_back_the_steps_of_all_its_processes(
+    redis, make_cluster, short_videos
+):
+    """The hand-back signal goes to each pool process running a step; both batches go back to
+    the queue, the main process exits 0, nothing is recorded as a worker death."""
+    cluster = make_cluster(redis.url, reconcile_interval_s=0, windows_per_task=2)
+    cluster.start_worker("cpu")
+    log_path = cluster.workdir / "worker-prefork-gpu.log"
+    env = {
+        **cluster.env, "SEGLOCATE_WORKER_QUEUES": "gpu", "SEGLOCATE_FAULT_SLOW_SCORING_S": "600",
+        "SEGLOCATE_SHUTDOWN_GRACE_S": "1",
+    }  # fmt: skip
+    with open(log_path, "ab") as log:
+        pool = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+             "-Q", GPU_QUEUE, "-n", "prefork-gpu@%h", "--pool", "prefork", "--concurrency", "2",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    client = redis_client.Redis.from_url(redis.url)
+    try:
+        cluster.wait_for_workers(3)
+        job = Client(cluster.settings).submit(
+            [short_videos[1]], "x", scorer="null-benchmark", window=5
+        )
+        wait_until(
+            lambda: len(BATCH_RECEIVED.findall(log_path.read_text())) >= 2
+            and client.hlen("unacked") >= 2,
+            60, 0.05, "both pool processes in a batch",
+        )  # fmt: skip
+        pool.send_signal(signal.SIGTERM)  # the main process only
+        assert pool.wait(timeout=30) == 0
+        assert log_path.read_text().count("handed back: the worker is shutting down") == 2
+        assert client.hlen("unacked") == 0 and client.llen(GPU_QUEUE) == 6
+        cluster.start_worker("gpu")
+        result = cluster.wait_result(job.job_id, timeout=60)
+    finally:
+        client.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pool.pid, signal.SIGKILL)
+        pool.wait()
+    assert result.status == JobState.succeeded and len(result.videos[0].windows) == 12
+    assert deaths_mid_task(cluster, job.job_id) == {}
