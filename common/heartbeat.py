@@ -22,6 +22,8 @@ from common.storage import ObjectStore, write_model
 HEARTBEAT_INTERVAL_S = 1.0
 #: A worker silent for longer than this is presumed gone.
 HEARTBEAT_STALE_S = 90.0
+#: Minutes of per-minute work history a worker record keeps.
+WORK_HISTORY_MINUTES = 16
 
 
 class WorkerRecord(BaseModel):
@@ -33,8 +35,18 @@ class WorkerRecord(BaseModel):
     tasks_done: int = 0
     started_at: datetime = Field(default_factory=utc_now)
     last_seen: datetime = Field(default_factory=utc_now)
+    #: Windows this process scored since it started.
+    windows_scored: int = 0
+    #: Windows scored per minute, as ``(unix minute, windows)``, for the last
+    #: :data:`WORK_HISTORY_MINUTES` minutes with work: what ``seglocate stats`` reports as
+    #: throughput.
+    windows_by_minute: list[tuple[int, int]] = Field(default_factory=list)
+    #: The process stopped cleanly (a graceful shutdown): it is gone, whatever ``last_seen``.
+    stopped: bool = False
 
     def alive(self, now: datetime | None = None) -> bool:
+        if self.stopped:
+            return False
         return (now or utc_now()) - self.last_seen < timedelta(seconds=HEARTBEAT_STALE_S)
 
 
@@ -61,12 +73,26 @@ class Heartbeat:
         self.flush()
         self._thread.start()
 
-    def update(self, tasks_done: int | None = None, scorer_loads: int | None = None) -> None:
+    def update(
+        self,
+        tasks_done: int | None = None,
+        scorer_loads: int | None = None,
+        windows_scored: int | None = None,
+    ) -> None:
+        """Record this process's totals so far; windows scored since the last update are
+        added to the current minute of the work history."""
         with self._lock:
             if tasks_done is not None:
                 self.record.tasks_done = tasks_done
             if scorer_loads is not None:
                 self.record.scorer_loads = scorer_loads
+            if windows_scored is not None:
+                new = windows_scored - self.record.windows_scored
+                self.record.windows_scored = windows_scored
+                if new > 0:
+                    self.record.windows_by_minute = add_to_minute(
+                        self.record.windows_by_minute, unix_minute(utc_now()), new
+                    )
         self._dirty.set()
 
     def flush(self) -> None:
@@ -86,7 +112,10 @@ class Heartbeat:
                 self.flush()
 
     def stop(self) -> None:
+        """Write the final record, marked stopped (no longer a live worker)."""
         self._stop.set()
+        with self._lock:
+            self.record.stopped = True
         self.flush()
 
 
@@ -101,3 +130,51 @@ def live_workers(store: ObjectStore, bucket: str) -> list[WorkerRecord]:
         if record.alive():
             records.append(record)
     return records
+
+
+def worker_records(store: ObjectStore, bucket: str) -> list[WorkerRecord]:
+    """Every readable worker record, alive or not (for work done in the last minutes)."""
+    records = []
+    for key in store.list_keys(bucket, keys.WORKERS_PREFIX):
+        try:
+            records.append(WorkerRecord.model_validate_json(store.get_bytes(bucket, key)))
+        except Exception:
+            continue
+    return records
+
+
+def unix_minute(moment: datetime) -> int:
+    """Minutes since the Unix epoch of ``moment`` (its work-history bucket)."""
+    return int(moment.timestamp() // 60)
+
+
+def add_to_minute(
+    history: list[tuple[int, int]], minute: int, windows: int
+) -> list[tuple[int, int]]:
+    """``history`` with ``windows`` added to ``minute``, keeping the last
+    :data:`WORK_HISTORY_MINUTES` minutes (pure)."""
+    counts = dict(history)
+    counts[minute] = counts.get(minute, 0) + windows
+    return sorted((m, n) for m, n in counts.items() if m > minute - WORK_HISTORY_MINUTES)
+
+
+#: Worker records not seen for this long are deleted by :func:`prune_worker_records`, seconds.
+WORKER_RECORD_TTL_S = 24 * 3600.0
+
+
+def prune_worker_records(
+    store: ObjectStore, bucket: str, older_than_s: float = WORKER_RECORD_TTL_S
+) -> int:
+    """Delete the records of workers gone for ``older_than_s`` (an autoscaled fleet leaves one
+    per pod start); returns how many. Unreadable records are left alone."""
+    cutoff = utc_now() - timedelta(seconds=older_than_s)
+    gone = 0
+    for key in list(store.list_keys(bucket, keys.WORKERS_PREFIX)):
+        try:
+            record = WorkerRecord.model_validate_json(store.get_bytes(bucket, key))
+        except Exception:
+            continue
+        if record.last_seen < cutoff:
+            store.delete(bucket, key)
+            gone += 1
+    return gone

@@ -71,6 +71,14 @@ class Enqueue(Protocol):
     def __call__(self, task_name: str, payload: BaseModel) -> None: ...
 
 
+class PipelineObserver(Protocol):
+    """Sees every count and measurement a step reports (the metrics exporter is one)."""
+
+    def count(self, name: str, n: int) -> None: ...
+
+    def observe(self, name: str, value: float) -> None: ...
+
+
 @dataclass
 class PipelineContext:
     """What a step needs: settings, the store, a way to enqueue the next step, the scorer."""
@@ -83,7 +91,16 @@ class PipelineContext:
     #: Scorer names this process may run; ``None`` means any (embedded mode).
     served_scorers: frozenset[str] | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    #: Told of every count and measurement (e.g. the Prometheus metrics); None: nobody.
+    observer: PipelineObserver | None = None
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a per-process counter (decodes, OCR runs): for tests and benchmarks."""
         self.counters[name] = self.counters.get(name, 0) + n
+        if self.observer is not None:
+            self.observer.count(name, n)
+
+    def observe(self, name: str, value: float) -> None:
+        """Report one measurement (e.g. windows in one scoring call) to the observer, if any."""
+        if self.observer is not None:
+            self.observer.observe(name, value)

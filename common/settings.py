@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     #: TESTING ONLY: ingesting a video whose name contains this text raises MemoryError (as a
     #: hostile input that exhausts memory would). Never set in production.
     fault_memory_error_on_video: str | None = None
+    #: Port of a worker's Prometheus metrics endpoint (``/metrics`` on all interfaces); unset:
+    #: no metrics are collected or served.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Seconds between two reads of the fleet gauges (jobs, videos and windows waiting from the
+    #: store, queue depths from the broker) by the one process that exports them.
+    metrics_fleet_interval_s: float = Field(default=15.0, gt=0.0)
+    #: Seconds a worker told to stop (SIGTERM) lets the step in flight finish; then the step is
+    #: interrupted and its message handed back to the broker for another worker.
+    shutdown_grace_s: float = Field(default=25.0, ge=0.0)
+    #: Scorers whose gpu workers an autoscaler starts on demand (comma-separated, e.g.
+    #: ``qwen3-vl``): ``submit`` enqueues their jobs even while no worker of theirs is live.
+    autoscaled_scorers: str = ""
+    #: TESTING ONLY: every scoring call of a worker first sleeps this many seconds (a slow GPU
+    #: batch, for the graceful-shutdown tests). Never set in production.
+    fault_slow_scoring_s: float = Field(default=0.0, ge=0.0)
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--concurrency", type=int, default=None, help="processes for the cpu queue")
     worker.add_argument("--loglevel", default="INFO")
+    depth = sub.add_parser(
+        "queue-depth", help="messages waiting in the broker queues (and windows waiting)"
+    )
+    depth.add_argument("--queue", help="print only this queue's count, e.g. gpu.qwen3-vl")
+    sub.add_parser("stats", help="the fleet on one screen: queues, workers, jobs, throughput")
     return parser
 
 
@@ -187,6 +192,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         from workers.launch import run_worker
 
         return run_worker(settings, args.queues, args.gpus, args.concurrency, args.loglevel)
+    if args.command in ("queue-depth", "stats"):
+        return run_operator_command(args, settings)
     from producer.client import Client
 
     client = Client(settings)
@@ -228,6 +235,35 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     raise AssertionError(args.command)
+
+
+def run_operator_command(args: argparse.Namespace, settings: Settings, out=sys.stdout) -> int:
+    """``queue-depth`` and ``stats``: read the broker and the store, never a worker."""
+    from common.broker import broker_address
+    from common.errors import InvalidInputError
+    from common.fleet import read_fleet, read_queue_depths
+    from common.storage import open_store
+
+    if settings.embedded:
+        raise InvalidInputError(
+            "SEGLOCATE_BROKER_URL", "not set: embedded mode has no queues or workers"
+        )
+    if args.command == "queue-depth" and args.queue:
+        print(read_queue_depths(settings, [args.queue])[args.queue], file=out)
+        return 0
+    if args.command == "queue-depth":
+        depths = read_queue_depths(settings)
+        waiting = read_fleet(settings, open_store(settings), with_broker=False).windows_waiting()
+        print(f"{'queue':<24} {'messages':>9} {'windows waiting':>16}", file=out)
+        for queue, messages in depths.items():
+            scorer = queue.split(".", 1)[1] if "." in queue else None
+            windows = str(waiting.get(scorer, 0)) if scorer else "-"
+            print(f"{queue:<24} {messages:>9} {windows:>16}", file=out)
+        return 0
+    from producer.stats import print_stats
+
+    print_stats(read_fleet(settings, open_store(settings)), broker_address(settings))
+    return 0
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -270,7 +270,8 @@ class Client:
             w for w in live_workers(self.store, self.settings.work_bucket) if "gpu" in w.queues
         ]
         served = sorted({w.scorer for w in gpu_workers if w.scorer})
-        if gpu_workers and scorer_name not in served:
+        autoscaled = {s.strip() for s in self.settings.autoscaled_scorers.split(",")}
+        if gpu_workers and scorer_name not in served and scorer_name not in autoscaled:
             raise InvalidInputError(
                 f"scorer {scorer_name!r}",
                 f"no live worker serves it (gpu workers serve {', '.join(served)}); "

@@ -168,6 +168,7 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
                 ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
             )
             ctx.count("decodes")
+            ctx.count("frames_decoded", len(manifest.frame_times))
             log.info("sampled %d frames of %s", len(manifest.frame_times), ref.name)
     duration = manifest.probe.duration
     windows = plan_windows(duration, options.window, options.effective_stride)

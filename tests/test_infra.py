@@ -359,7 +359,10 @@ def _compose_yaml() -> dict:
 
 def test_compose_services_and_settings() -> None:
     services = _compose_yaml()["services"]
-    assert set(services) == {"redis", "minio", "minio-init", "worker-cpu", "worker-gpu", "flower"}
+    assert set(services) == {
+        "redis", "minio", "minio-init", "worker-cpu", "worker-gpu", "flower", "prometheus",
+        "grafana",
+    }  # fmt: skip
     assert services["redis"]["image"].startswith("redis:7")
     assert services["minio"]["image"].startswith("minio/minio")
     assert "healthcheck" in services["minio"] and "healthcheck" in services["redis"]
@@ -404,3 +407,61 @@ def test_dockerfile_builds_from_repo_files() -> None:
         build = service.get("build")
         if build:
             assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
+
+
+def test_compose_monitoring_profile_provisions_prometheus_and_grafana() -> None:
+    """`docker compose --profile monitoring up`: Prometheus scrapes the workers' metrics port and
+    Grafana starts with the datasource and the seglocate dashboard provisioned."""
+    compose = _compose_command()
+    assert compose is not None
+
+    def rendered(*profile: str) -> dict:
+        args = [*compose, "-f", str(COMPOSE_FILE), *profile, "config", "--format", "json"]
+        done = subprocess.run(args, cwd=ROOT, env=_clean_env(), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["services"]
+
+    services = rendered("--profile", "monitoring")
+    assert {"prometheus", "grafana"} <= set(services)
+    assert not {"prometheus", "grafana"} & set(rendered())
+    port = "9108"
+    for worker in ("worker-cpu", "worker-gpu"):
+        assert services[worker]["environment"]["SEGLOCATE_METRICS_PORT"] == port
+        grace = float(services[worker]["environment"]["SEGLOCATE_SHUTDOWN_GRACE_S"])
+        assert _seconds(services[worker]["stop_grace_period"]) >= grace + 10
+    mounts = {
+        Path(v["source"]).relative_to(ROOT).as_posix(): v["target"]
+        for name in ("prometheus", "grafana")
+        for v in services[name]["volumes"]
+        if v["type"] == "bind"
+    }
+    prometheus_config = mounts["infra/prometheus/prometheus.yml"]
+    assert prometheus_config in " ".join(services["prometheus"]["command"])
+    import yaml
+
+    scrape = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+    (job,) = scrape["scrape_configs"]
+    (dns,) = job["dns_sd_configs"]
+    assert set(dns["names"]) == {"worker-cpu", "worker-gpu"} and str(dns["port"]) == port
+    provisioning = mounts["infra/grafana/provisioning"]
+    dashboards = mounts["infra/grafana/dashboards"]
+    assert provisioning == "/etc/grafana/provisioning"
+    provider = yaml.safe_load(
+        (ROOT / "infra/grafana/provisioning/dashboards/seglocate.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == dashboards
+    assert (ROOT / "infra/grafana/dashboards/seglocate.json").is_file()
+    datasource = yaml.safe_load(
+        (ROOT / "infra/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["type"] == "prometheus" and datasource["url"] == "http://prometheus:9090"
+
+
+def _seconds(duration: str | int | float) -> float:
+    """A compose duration (``40s``, ``1m30s``, or nanoseconds as a number) in seconds."""
+    if isinstance(duration, int | float):
+        return duration / 1e9
+    total = 0.0
+    for amount, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration):
+        total += float(amount) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return total

@@ -13,14 +13,17 @@ import os
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
     worker_shutdown,
+    worker_shutting_down,
 )
 
 from common.celery_config import celery_config, send_task
@@ -29,8 +32,10 @@ from common.logcontext import configure_logging, safe_log_ids, work_context
 from common.pipeline import QUEUE_CPU, QUEUE_GPU, TASK_QUEUES, PipelineContext
 from common.settings import Settings
 from common.storage import open_store
-from workers import resident
+from workers import resident, shutdown
+from workers.metrics import process as metrics_process
 from workers.middleware import default_middleware
+from workers.middleware.metrics import StepMetrics
 from workers.reconcile import Reconciler, redis_broker_is_idle
 from workers.runner import InvalidMessageError, StepOutcome, StepRunner
 
@@ -45,6 +50,7 @@ class _WorkerState:
     ctx: PipelineContext | None = None
     heartbeat: Heartbeat | None = None
     reconciler: Reconciler | None = None
+    exporter: metrics_process.Exporter | None = None
     tasks_done = 0
 
 
@@ -81,11 +87,10 @@ def _load_resident_scorer(**_: Any) -> None:
     ctx = context()
     queues = worker_queues()
     scorer_name = ctx.settings.scorer if QUEUE_GPU in queues else None
+    metrics_process.init_step_process(ctx.settings, queues, scorer_name)
+    shutdown.install_hand_back_handler()
     if scorer_name is not None:
-        scorer = ctx.scorer_for(scorer_name)
-        load = getattr(scorer, "load", None)
-        if callable(load):
-            load()
+        resident.load_resident_scorer(scorer_name, ctx.settings)
     _WorkerState.heartbeat = Heartbeat(ctx.store, ctx.settings.work_bucket, queues, scorer_name)
     _WorkerState.heartbeat.update(scorer_loads=resident.load_count)
     _WorkerState.heartbeat.start()
@@ -104,12 +109,28 @@ def _start_reconciler(**_: Any) -> None:
 def _stop_reconciler(**_: Any) -> None:
     if _WorkerState.reconciler is not None:
         _WorkerState.reconciler.stop()
+    _stop_heartbeat()  # the solo pool's process sends no worker_process_shutdown
+    if _WorkerState.exporter is not None:
+        _WorkerState.exporter.stop()
 
 
 @worker_process_shutdown.connect
 def _stop_heartbeat(**_: Any) -> None:
     if _WorkerState.heartbeat is not None:
         _WorkerState.heartbeat.stop()
+    metrics_process.exit_step_process()
+
+
+@worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """Main process, before the pool forks: ``/metrics`` (SEGLOCATE_METRICS_PORT)."""
+    _WorkerState.exporter = metrics_process.init_main_process(_settings, worker_queues())
+
+
+@worker_shutting_down.connect
+def _hand_back_after_grace(**_: Any) -> None:
+    """SIGTERM: running steps get SEGLOCATE_SHUTDOWN_GRACE_S, then go back to the broker."""
+    shutdown.on_shutdown_requested(_settings.shutdown_grace_s)
 
 
 #: Log contexts of the tasks running in this process, by task id: Celery's own lines about a
@@ -136,8 +157,9 @@ def _leave_task_log_context(task_id: str | None = None, **_: Any) -> None:
         stack.close()
 
 
-#: The one step runner of this process (the same middleware as embedded mode).
-RUNNER = StepRunner(default_middleware())
+#: The one step runner of this process: the middleware of embedded mode, metrics, and the
+#: shutdown guard innermost (a step interrupted at shutdown is handed back, not failed).
+RUNNER = StepRunner([*default_middleware([StepMetrics()]), shutdown.ShutdownGuard()])
 
 
 def _register(task_name: str) -> Task:
@@ -156,11 +178,17 @@ def _register(task_name: str) -> Task:
         except InvalidMessageError as exc:  # crafted or corrupt: refuse it, never retry it
             log.error("refused a message: %s", exc)
             return
+        except shutdown.HandBack:  # interrupted between the step and its middleware
+            raise Reject("handed back at shutdown", requeue=True) from None
         _WorkerState.tasks_done += 1
         if _WorkerState.heartbeat is not None:
             _WorkerState.heartbeat.update(
-                tasks_done=_WorkerState.tasks_done, scorer_loads=resident.load_count
+                tasks_done=_WorkerState.tasks_done,
+                scorer_loads=resident.load_count,
+                windows_scored=ctx.counters.get("windows_scored", 0),
             )
+        if message.outcome == StepOutcome.handed_back:  # the broker gives it to another worker
+            raise Reject("handed back at shutdown", requeue=True)
         if message.outcome == StepOutcome.retried:
             raise self.retry(countdown=message.retry_in_s, exc=message.error)
 

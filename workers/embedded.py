@@ -14,6 +14,7 @@ from common.pipeline import PipelineContext
 from common.settings import Settings
 from common.storage import ObjectStore
 from workers.middleware import default_middleware
+from workers.middleware.metrics import StepMetrics
 from workers.resident import resident_scorer
 from workers.runner import StepOutcome, StepRunner
 
@@ -37,7 +38,7 @@ class EmbeddedRunner:
             enqueue=self._enqueue,
             scorer_for=lambda name: resident_scorer(name, settings),
         )
-        self.runner = runner or StepRunner(default_middleware())
+        self.runner = runner or StepRunner(default_middleware([StepMetrics()]))
         self.on_step: Callable[[str, BaseModel], None] | None = None
 
     def _enqueue(self, task_name: str, payload: BaseModel) -> None:

@@ -4,6 +4,10 @@
 - ``--queues gpu``: one process (solo pool) holding the resident scorer; with ``--gpus 0,1``
   one such process per GPU, each with ``CUDA_VISIBLE_DEVICES`` set before CUDA is touched.
 - ``--queues cpu,gpu`` (default): one process runs the whole pipeline.
+
+With ``SEGLOCATE_METRICS_PORT`` set, this process serves ``/metrics`` for all the processes it
+starts (one endpoint per machine or pod). SIGTERM and SIGINT are forwarded to every worker,
+which stops gracefully (:mod:`workers.shutdown`); the exit code is 0 when all of them exited 0.
 """
 
 from __future__ import annotations
@@ -84,7 +88,14 @@ def run_worker(
     plans = planned_processes(
         parse_queues(queues), parse_gpus(gpus), concurrency, loglevel, settings.scorer
     )
-    children = [subprocess.Popen(cmd, env={**os.environ, **extra}) for cmd, extra in plans]
+    from workers.metrics.multiproc import SERVED_BY_PARENT_ENV
+    from workers.metrics.process import start_exporter
+
+    exporter = start_exporter(settings, parse_queues(queues), parse_gpus(gpus) or None)
+    served = {SERVED_BY_PARENT_ENV: "1"} if exporter is not None else {}
+    children = [
+        subprocess.Popen(cmd, env={**os.environ, **extra, **served}) for cmd, extra in plans
+    ]
 
     def stop(signum: int, _frame: object) -> None:
         for child in children:
@@ -94,4 +105,15 @@ def run_worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     codes = [child.wait() for child in children]
-    return max(codes, default=0)
+    if exporter is not None:
+        exporter.stop()
+    return exit_code(codes)
+
+
+def exit_code(codes: Sequence[int]) -> int:
+    """0 when every worker exited 0, else the first failure's code (a worker killed by signal
+    N, code -N, gives 128 + N as a shell would)."""
+    for code in codes:
+        if code:
+            return 128 - code if code < 0 else code
+    return 0

@@ -37,6 +37,7 @@ class StepOutcome(StrEnum):
     rebuilt = "rebuilt"  #: it met a corrupt object, deleted it and re-enqueued its rebuild
     failed = "failed"  #: it cannot succeed: its video (or job) was failed with the reason
     skipped = "skipped"  #: a middleware declined to run it (job cancelled, poison message)
+    handed_back = "handed_back"  #: interrupted by a worker shutdown; its message goes back
 
 
 class SkipStep(Exception):

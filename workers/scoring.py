@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,8 +82,35 @@ def load_features(
     reader = FrameReader(store, work, manifest)
     features = scorer.extract_features(reader.iter_frames())
     ctx.count("feature_extractions")
+    count_feature_frames(ctx, features)
     store.put_bytes(work, key, json.dumps(features).encode(), "application/json")
     return features
+
+
+def count_feature_frames(ctx: PipelineContext, features: dict[str, Any]) -> None:
+    """Count the frames a per-video step looked at, and those it sent to OCR (the ``ocr``
+    scorer's features list them in ``ocr_frames``)."""
+    total = features.get("frames_total")
+    if isinstance(total, int):
+        ctx.count("feature_frames", total)
+    ocr_frames = features.get("ocr_frames")
+    if isinstance(ocr_frames, list):
+        ctx.count("ocr_frames", len(ocr_frames))
+
+
+def count_scoring_call(ctx: PipelineContext, scorer: Scorer, windows: int) -> None:
+    """Report one ``score_windows`` call: its windows, and for the reranker the pairs, forward
+    passes and tokens (padding apart) of its ``last_stats``."""
+    ctx.observe("scoring_call_windows", windows)
+    stats = getattr(scorer, "last_stats", None)
+    tokens = getattr(stats, "tokens", None)
+    padded = getattr(stats, "padded_tokens", None)
+    if not isinstance(tokens, int) or not isinstance(padded, int):
+        return
+    ctx.count("reranker_pairs", int(getattr(stats, "pairs", 0)))
+    ctx.count("reranker_forward_passes", int(getattr(stats, "batches", 0)))
+    ctx.count("reranker_tokens", tokens)
+    ctx.count("reranker_padding_tokens", max(0, padded - tokens))
 
 
 def _video_context(ctx: PipelineContext, task: VideoTask) -> tuple[JobSpec, VideoRecord] | None:
@@ -145,7 +173,11 @@ def score_spans(
                 fps=manifest.fps,
             )
         )  # fmt: skip
+    if ctx.settings.fault_slow_scoring_s:  # testing only: a slow GPU batch
+        time.sleep(ctx.settings.fault_slow_scoring_s)
     scores = scorer.score_windows(query, windows, features) if windows else []
+    if windows:
+        count_scoring_call(ctx, scorer, len(windows))
     return scorer, _check_scores(scores, len(windows), scorer)
 
 

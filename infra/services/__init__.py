@@ -32,12 +32,14 @@ from infra.services.base import (
     free_port,
     port_is_free,
 )
+from infra.services.prometheus import PrometheusServer
 from infra.services.redis_server import RedisServer, redis_command
 from infra.services.seaweed import SeaweedS3Server
 
 __all__ = [
     "DEFAULT_BUCKETS",
     "LOOPBACK",
+    "PrometheusServer",
     "RedisServer",
     "SeaweedS3Server",
     "ServiceError",
