@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.schemas import DEFAULT_MAX_WINDOWS_PER_VIDEO
+
 
 def default_data_dir() -> Path:
     """The embedded store root: ``$XDG_CACHE_HOME/seglocate`` or ``~/.cache/seglocate``."""
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     #: TESTING ONLY: a worker process exits abruptly when it ingests a video whose name
     #: contains this text (simulates a poison message). Never set in production.
     fault_crash_on_video: str | None = None
+    #: Windows one video may be cut into; more fails that video with a clear error instead of
+    #: planning them (default: a 24-hour video at the smallest window, see common.schemas).
+    max_windows_per_video: int = Field(default=DEFAULT_MAX_WINDOWS_PER_VIDEO, ge=1)
 
     @field_validator("s3_endpoint")
     @classmethod
