@@ -80,3 +80,29 @@ def not_a_video(path: Path) -> Path:
 def empty_file(path: Path) -> Path:
     path.write_bytes(b"")
     return path
+
+
+def hls_playlist(path: Path, segment: Path) -> Path:
+    """A text file named like a video that is really an HLS playlist naming a local segment."""
+    path.write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{segment.resolve()}\n#EXT-X-ENDLIST\n"
+    )
+    return path
+
+
+def concat_list(path: Path, *files: str) -> Path:
+    """An ffconcat list (named like a video) naming other files."""
+    path.write_text("ffconcat version 1.0\n" + "".join(f"file {name}\n" for name in files))
+    return path
+
+
+def image_sequence(folder: Path, pattern: str = "frame%03d.jpg", count: int = 5) -> Path:
+    """``count`` JPEGs ``frame000.jpg`` ... and a file literally named ``pattern`` (an image2
+    pattern that, opened by name, reads the whole sequence)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=s=160x90:r=5", "-frames:v", str(count), "-start_number", "0",
+        str(folder / pattern),
+    )  # fmt: skip
+    literal = folder / pattern
+    literal.write_bytes((folder / (pattern % 0)).read_bytes())
+    return literal
