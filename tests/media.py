@@ -106,3 +106,26 @@ def image_sequence(folder: Path, pattern: str = "frame%03d.jpg", count: int = 5)
     literal = folder / pattern
     literal.write_bytes((folder / (pattern % 0)).read_bytes())
     return literal
+
+
+def png_bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Path:
+    """A valid 1-bit PNG of ``width`` x ``height`` black pixels: a few hundred KB on disk,
+    ``width * height * 3`` bytes once decoded to RGB (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed pixels
+    packer = zlib.compressobj(9)
+    rows_per_piece = max(1, (1 << 20) // len(row))
+    data = b""
+    for first in range(0, height, rows_per_piece):
+        data += packer.compress(row * min(rows_per_piece, height - first))
+    data += packer.flush()
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path
