@@ -58,6 +58,17 @@ def decode_query_image(data: bytes, subject: str) -> Image.Image:
     return image.convert("RGB")
 
 
+def check_query_length(text: str | None, instruction: str | None, max_chars: int) -> None:
+    """Raise a :class:`QueryError` if the query text or the instruction (stripped) is longer
+    than ``max_chars`` characters (``SEGLOCATE_MAX_QUERY_CHARS``)."""
+    for subject, value in (("query", text), ("instruction", instruction)):
+        length = len((value or "").strip())
+        if length > max_chars:
+            raise QueryError(
+                subject, f"{length:,} characters; at most {max_chars:,} (SEGLOCATE_MAX_QUERY_CHARS)"
+            )
+
+
 def check_query_clip(probe: VideoProbe, subject: str, spec: ScorerSpec) -> None:
     """Raise a :class:`QueryError` if a probed query clip is longer than ``spec`` accepts."""
     limit = spec.max_query_clip_s

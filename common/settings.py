@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     #: Windows one video may be cut into; more fails that video with a clear error instead of
     #: planning them (default: a 24-hour video at the smallest window, see common.schemas).
     max_windows_per_video: int = Field(default=DEFAULT_MAX_WINDOWS_PER_VIDEO, ge=1)
+    #: Characters a query text (or instruction) may have; longer ones are refused at submit and,
+    #: in a crafted spec, fail the job's videos. 2,000 is a long paragraph (about 500 English
+    #: tokens, at most 2,000 CJK ones) and leaves the reranker's 10,240-token context to the
+    #: window; the OCR matcher's cost grows with the query's words times the video's.
+    max_query_chars: int = Field(default=2000, ge=1)
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -100,7 +100,9 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
     spec, record = found
     try:
         scorer = _scorer_for_job(ctx, spec)
-        load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+        load_query(
+            ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars
+        )
         load_features(ctx, scorer, _manifest(ctx, record), compute=True)
     except (InvalidInputError, ScorerMismatchError) as exc:
         fail_video(ctx, spec, task.video_index, str(exc))
@@ -131,7 +133,9 @@ def score_spans(
 ) -> tuple[Scorer, list[float]]:
     """Score the (query, span) pairs of one video with the job's scorer; checked 0-100 scores."""
     scorer = _scorer_for_job(ctx, spec)
-    query = load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+    query = load_query(
+        ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars
+    )
     manifest = _manifest(ctx, record)
     features = load_features(ctx, scorer, manifest, compute=True)
     work = ctx.settings.work_bucket
