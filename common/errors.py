@@ -43,3 +43,14 @@ class StoreUnavailableError(SeglocateError):
 
 class JobCancelledError(SeglocateError):
     """The job was cancelled; running work stops at its next check."""
+
+
+class StoreFullError(SeglocateError):
+    """The store has no room for an object (disk full, quota, file size limit). Not retryable
+    by waiting: the video (or the upload) fails with this reason."""
+
+    def __init__(self, bucket: str, key: str, reason: str) -> None:
+        super().__init__(f"no space left in the store writing {bucket}/{key} ({reason})")
+        self.bucket = bucket
+        self.key = key
+        self.reason = reason

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from common import keys
-from common.errors import InvalidInputError, ObjectNotFoundError, VideoError
+from common.errors import InvalidInputError, ObjectNotFoundError, StoreFullError, VideoError
 from common.frames import read_manifest, sampling_id, write_frame_cache
 from common.jobstate import cancel_video, fail_video, job_store
 from common.pipeline import TASK_PREPARE, PipelineContext
@@ -180,6 +180,9 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         )
     except InvalidInputError as exc:
         fail_video(ctx, spec, task.video_index, str(exc))
+        return
+    except StoreFullError as exc:  # its frames do not fit: the video fails, the job goes on
+        fail_video(ctx, spec, task.video_index, f"{ref.name}: {exc}")
         return
     record.content_hash = digest
     record.sampling_id = sampling

@@ -129,3 +129,13 @@ def png_bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Path:
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
     path.write_bytes(png + chunk(b"IEND", b""))
     return path
+
+
+def incompressible_frames_clip(path: Path, seconds: float = 10, size: str = "1280x720") -> Path:
+    """A still of fixed noise: a small H.264 file whose sampled frames are large JPEGs (each
+    about 400 KB at 720p), so its frame cache is about four times the video."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=gray:s={size}:r=2:d={seconds},noise=alls=40:allf=u",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path
