@@ -16,13 +16,8 @@ def run_cli(
     data_dir: Path,
     env: dict[str, str] | None = None,
     timeout: float = 120.0,
-    preexec_fn=None,
-    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``seglocate ARGS`` with its embedded store in ``data_dir`` (and ``env`` added).
-
-    ``wrapper`` is a command prefix (e.g. ``unshare ...``) the CLI runs under.
-    """
+    """``seglocate ARGS`` with its embedded store in ``data_dir`` (and ``env`` added)."""
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HF_HUB_OFFLINE": "1",
@@ -31,13 +26,12 @@ def run_cli(
         **(env or {}),
     }
     return subprocess.run(
-        [*wrapper, sys.executable, "-m", "producer.cli", *args],
+        [sys.executable, "-m", "producer.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,
         cwd=REPO_ROOT,
         timeout=timeout,
-        preexec_fn=preexec_fn,
     )
 
 
