@@ -77,3 +77,14 @@ def is_transient(error: BaseException) -> bool:
     return module.startswith(("redis", "kombu", "amqp")) and (
         "Connection" in name or "Timeout" in name or name == "OperationalError"
     )
+
+
+class StoreFullError(SeglocateError):
+    """The store has no room for an object (disk full, quota, file size limit). Not retryable
+    by waiting: the video (or the upload) fails with this reason."""
+
+    def __init__(self, bucket: str, key: str, reason: str) -> None:
+        super().__init__(f"no space left in the store writing {bucket}/{key} ({reason})")
+        self.bucket = bucket
+        self.key = key
+        self.reason = reason

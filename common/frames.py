@@ -15,7 +15,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 from common import keys
-from common.errors import CorruptObjectError, ObjectNotFoundError
+from common.errors import CorruptObjectError, ObjectNotFoundError, StoreFullError
 from common.schemas import VideoProbe
 from common.scorers.base import SampledFrame
 from common.storage import ObjectStore, read_model_or_none, write_model
@@ -96,7 +96,33 @@ def write_frame_cache(
     frames: Iterable[SampledFrame | EncodedFrame],
 ) -> FrameManifest:
     """Store ``frames`` (images, or JPEGs from ffmpeg) chunk by chunk, bounded memory; write the
-    manifest last."""
+    manifest last.
+
+    If the store fills up, the chunks written so far are deleted (unless another writer
+    completed the entry meanwhile) before :class:`StoreFullError` is raised: the space goes back
+    to the job's own failure record and result.
+    """
+    try:
+        return _write_frame_cache(
+            store, bucket, content_hash, sampling, fps, max_pixels, probe, frames
+        )
+    except StoreFullError:
+        if read_manifest(store, bucket, content_hash, sampling) is None:
+            for key in store.list_keys(bucket, keys.frames_prefix(content_hash, sampling)):
+                store.delete(bucket, key)
+        raise
+
+
+def _write_frame_cache(
+    store: ObjectStore,
+    bucket: str,
+    content_hash: str,
+    sampling: str,
+    fps: float,
+    max_pixels: int,
+    probe: VideoProbe,
+    frames: Iterable[SampledFrame | EncodedFrame],
+) -> FrameManifest:
     times: list[float] = []
     pending: list[tuple[int, bytes]] = []
     size = (0, 0)

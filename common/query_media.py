@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -12,19 +14,59 @@ from common.schemas import VideoProbe
 from common.scorers.specs import ScorerSpec
 from common.video import probe_video
 
+#: Most pixels a query image may have. No scorer reads more than about 1.8 MP of it (Qwen3-VL:
+#: 1800 * 32 * 32 pixels; larger images are scaled down to that), so the cap only has to admit
+#: real photos (up to 64 MP, e.g. 8192x8192) while bounding the decode: at most 192 MB as RGB.
+#: Pillow's own guard stops only at twice its 89 MP default, after a warning.
+QUERY_IMAGE_MAX_PIXELS = 8192 * 8192
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def _too_large(subject: str, pixels: int | None) -> QueryError:
+    size = f"{pixels:,} pixels" if pixels is not None else "too many pixels"
+    return QueryError(
+        subject,
+        f"too large to decode ({size}); a query image may have at most "
+        f"{QUERY_IMAGE_MAX_PIXELS:,} pixels (8192x8192): scale it down",
+    )
+
 
 def decode_query_image(data: bytes, subject: str) -> Image.Image:
-    """The image in ``data`` as RGB, or a :class:`QueryError` naming ``subject`` and the reason."""
+    """The image in ``data`` as RGB, or a :class:`QueryError` naming ``subject`` and the reason.
+
+    The size is checked from the header, before any pixel is decoded (decompression bombs).
+    """
     if not data:
         raise QueryError(subject, "empty file (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        found = _BOMB_PIXELS.search(str(exc))
+        raise _too_large(subject, int(found.group(1)) if found else None) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise QueryError(subject, f"not a readable image ({exc})") from None
+    if image.width * image.height > QUERY_IMAGE_MAX_PIXELS:
+        raise _too_large(subject, image.width * image.height)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
         raise QueryError(subject, f"not a readable image ({exc})") from None
     if image.width < 1 or image.height < 1:
         raise QueryError(subject, "image has no pixels")
     return image.convert("RGB")
+
+
+def check_query_length(text: str | None, instruction: str | None, max_chars: int) -> None:
+    """Raise a :class:`QueryError` if the query text or the instruction (stripped) is longer
+    than ``max_chars`` characters (``SEGLOCATE_MAX_QUERY_CHARS``)."""
+    for subject, value in (("query", text), ("instruction", instruction)):
+        length = len((value or "").strip())
+        if length > max_chars:
+            raise QueryError(
+                subject, f"{length:,} characters; at most {max_chars:,} (SEGLOCATE_MAX_QUERY_CHARS)"
+            )
 
 
 def check_query_clip(probe: VideoProbe, subject: str, spec: ScorerSpec) -> None:

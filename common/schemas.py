@@ -14,6 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 RESULT_SCHEMA_VERSION = 1
 #: Version of the job spec / state layout in the work bucket.
 STATE_SCHEMA_VERSION = 1
+#: Highest sampling rate a job may ask for, frames per second. Both scorers read about 1 fps
+#: (the reranker's official pipeline samples 1 fps and labels frame pairs as 2 fps; on-screen
+#: text changes slower still); above 2 fps consecutive frames are near duplicates to them while
+#: decoding, the frame cache and scoring all cost in proportion to the frames sampled.
+MAX_FPS = 2.0
+#: Length of the longest video the default limits are sized for, seconds (24 hours).
+LONGEST_VIDEO_S = 24 * 3600
+#: Default of ``SEGLOCATE_MAX_WINDOWS_PER_VIDEO``: a 24-hour video cut at the smallest window
+#: and stride a job may ask for (one sampled frame at :data:`MAX_FPS`, 0.5 s) has
+#: 86,400 s / 0.5 s = 172,800 windows. Planning them takes about 230 MB in a worker.
+DEFAULT_MAX_WINDOWS_PER_VIDEO = round(LONGEST_VIDEO_S * MAX_FPS)
 
 
 def utc_now() -> datetime:
@@ -93,8 +104,8 @@ class JobOptions(_Model):
     window: float = Field(default=5.0, gt=0.0, le=3600.0)
     #: Seconds between window starts; ``None`` means equal to ``window`` (windows tile the video).
     stride: float | None = Field(default=None, gt=0.0, le=3600.0)
-    #: Frames sampled per second of video.
-    fps: float = Field(default=1.0, gt=0.0, le=30.0)
+    #: Frames sampled per second of video (at most :data:`MAX_FPS`).
+    fps: float = Field(default=1.0, gt=0.0, le=MAX_FPS)
     #: Scorer name (``ocr``, ``qwen3-vl``, ``null-benchmark``).
     scorer: str = "ocr"
     #: Score one-frame probes at clip edges to place boundaries to the frame (costs ~2 windows'
@@ -108,6 +119,18 @@ class JobOptions(_Model):
                 f"stride {self.stride:g}s is larger than window {self.window:g}s: "
                 "parts of the video would never be scored"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _at_least_one_frame(self) -> JobOptions:
+        """A window or stride shorter than one sampled frame plans windows without frames
+        (``--window 1e-7`` would plan 10**7 windows per second of video)."""
+        frame = 1.0 / self.fps
+        for name, value in (("window", self.window), ("stride", self.stride)):
+            if value is not None and value < frame * (1.0 - 1e-9):
+                raise ValueError(
+                    f"{name} {value:g}s is shorter than one sampled frame (1/fps = {frame:g}s)"
+                )
         return self
 
     @property

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.schemas import DEFAULT_MAX_WINDOWS_PER_VIDEO
+
 
 def default_data_dir() -> Path:
     """The embedded store root: ``$XDG_CACHE_HOME/seglocate`` or ``~/.cache/seglocate``."""
@@ -83,6 +85,14 @@ class Settings(BaseSettings):
     #: TESTING ONLY: every scoring call of a worker first sleeps this many seconds (a slow GPU
     #: batch, for the graceful-shutdown tests). Never set in production.
     fault_slow_scoring_s: float = Field(default=0.0, ge=0.0)
+    #: Windows one video may be cut into; more fails that video with a clear error instead of
+    #: planning them (default: a 24-hour video at the smallest window, see common.schemas).
+    max_windows_per_video: int = Field(default=DEFAULT_MAX_WINDOWS_PER_VIDEO, ge=1)
+    #: Characters a query text (or instruction) may have; longer ones are refused at submit and,
+    #: in a crafted spec, fail the job's videos. 2,000 is a long paragraph (about 500 English
+    #: tokens, at most 2,000 CJK ones) and leaves the reranker's 10,240-token context to the
+    #: window; the OCR matcher's cost grows with the query's words times the video's.
+    max_query_chars: int = Field(default=2000, ge=1)
 
     @field_validator("s3_endpoint")
     @classmethod

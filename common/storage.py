@@ -5,22 +5,27 @@ Keys are checked by :func:`common.keys.check_key`, so nothing escapes a bucket o
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import io
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
 from common.errors import (
     CorruptObjectError,
     ObjectNotFoundError,
+    StoreFullError,
     StoreUnavailableError,
     UnsafeKeyError,
 )
@@ -61,8 +66,26 @@ def _check_bucket(bucket: str) -> str:
     return bucket
 
 
+#: OS errors of a write that mean "no room": disk full, quota exceeded, file size limit.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+@contextlib.contextmanager
+def _store_full_on_no_space(bucket: str, key: str) -> Iterator[None]:
+    """Turn an OS error meaning "no room" into :class:`StoreFullError` naming the object."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise StoreFullError(bucket, key, os.strerror(exc.errno)) from exc
+        raise
+
+
 class LocalObjectStore:
-    """Buckets are subfolders of ``root``; objects are files. Writes go through a rename."""
+    """Buckets are subfolders of ``root``; objects are files. Writes go through a rename.
+
+    A write that finds no room raises :class:`StoreFullError` and leaves no temporary file.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -82,15 +105,16 @@ class LocalObjectStore:
         self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> None:
         path = self._path(bucket, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _store_full_on_no_space(bucket, key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         path = self._path(bucket, key)
@@ -101,17 +125,19 @@ class LocalObjectStore:
 
     def put_file(self, bucket: str, key: str, path: Path) -> None:
         target = self._path(bucket, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(fd)
-        try:
-            # A copy, not a hard link: a link would let later in-place writes to the caller's
-            # file change the stored object (S3 keeps what was uploaded). Linux copies in-kernel.
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _store_full_on_no_space(bucket, key):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            os.close(fd)
+            try:
+                # A copy, not a hard link: a link would let later in-place writes to the caller's
+                # file change the stored object (S3 keeps what was uploaded). Linux copies
+                # in-kernel.
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def get_file(self, bucket: str, key: str, path: Path) -> None:
         source = self._path(bucket, key)
@@ -164,6 +190,31 @@ class LocalObjectStore:
 S3_RETRY_WINDOW_S = 60.0
 
 
+@functools.cache
+def _tracking_minio() -> type:
+    """A ``Minio`` client that records the multipart uploads each thread starts, so that an
+    interrupted :meth:`S3ObjectStore.put_file` aborts its own uploads and no one else's
+    (minio aborts on an ``Exception`` only, not on Ctrl-C, and not when the abort itself fails
+    while the server is away)."""
+    from minio import Minio
+
+    class TrackingMinio(Minio):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            self.started_uploads = threading.local()
+
+        def _create_multipart_upload(
+            self, bucket_name: str, object_name: str, headers: dict[str, Any]
+        ) -> str:
+            upload_id: str = super()._create_multipart_upload(bucket_name, object_name, headers)
+            started = getattr(self.started_uploads, "ids", None)
+            if started is not None:
+                started.append(upload_id)
+            return upload_id
+
+    return TrackingMinio
+
+
 class S3ObjectStore:
     """An S3-compatible server through the ``minio`` client. Retries while the server is down."""
 
@@ -179,7 +230,6 @@ class S3ObjectStore:
         from urllib.parse import urlparse
 
         import urllib3
-        from minio import Minio
 
         parsed = urlparse(endpoint)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -194,7 +244,7 @@ class S3ObjectStore:
         )
         self.endpoint = endpoint
         self.retry_window_s = retry_window_s
-        self._client = Minio(
+        self._client = _tracking_minio()(
             parsed.netloc,
             access_key=access_key,
             secret_key=secret_key,
@@ -256,8 +306,10 @@ class S3ObjectStore:
         self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> None:
         check_key(key)
-        self._call(
+        self._upload(
             f"put {bucket}/{key}",
+            bucket,
+            key,
             lambda: self._client.put_object(
                 bucket, key, io.BytesIO(data), len(data), content_type=content_type
             ),
@@ -283,9 +335,37 @@ class S3ObjectStore:
 
     def put_file(self, bucket: str, key: str, path: Path) -> None:
         check_key(key)
-        self._call(
-            f"upload {bucket}/{key}", lambda: self._client.fput_object(bucket, key, str(path))
+        self._upload(
+            f"upload {bucket}/{key}",
+            bucket,
+            key,
+            lambda: self._client.fput_object(bucket, key, str(path)),
         )
+
+    def _upload(self, what: str, bucket: str, key: str, upload: Callable[[], object]) -> None:
+        """Run ``upload`` (multipart above 5 MiB) with retries. Interrupted (Ctrl-C, a task time
+        limit, the server gone), it aborts the multipart uploads it started, so no orphaned
+        parts stay; the README's bucket lifecycle rule removes any a killed process leaves."""
+        started: list[str] = []
+        self._client.started_uploads.ids = started
+        try:
+            self._call(what, upload)
+        except BaseException:
+            self._abort_uploads(bucket, key, started)
+            raise
+        else:
+            self._abort_uploads(bucket, key, started[:-1])  # attempts a retry replaced
+        finally:
+            self._client.started_uploads.ids = None
+
+    def _abort_uploads(self, bucket: str, key: str, upload_ids: list[str]) -> None:
+        """Abort multipart uploads, once each, best effort (a failure is logged)."""
+        for upload_id in upload_ids:
+            try:
+                self._client._abort_multipart_upload(bucket, key, upload_id)
+            except Exception as exc:
+                if getattr(exc, "code", None) != "NoSuchUpload":  # minio aborted it already
+                    log.warning("could not abort an upload of %s/%s: %s", bucket, key, exc)
 
     def get_file(self, bucket: str, key: str, path: Path) -> None:
         check_key(key)

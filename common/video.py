@@ -32,6 +32,47 @@ log = logging.getLogger(__name__)
 MIN_VIDEO_BYTES = 1
 _SHOWINFO_PTS = re.compile(r"Parsed_showinfo.*?\sn:\s*(\d+)\s.*?pts_time:\s*([-\d.e]+)")
 
+#: The only protocol ffmpeg and ffprobe may open: the store hands workers a local file (the
+#: object itself in the local store, a temporary download from S3), never a URL.
+ALLOWED_PROTOCOLS = ("file",)
+#: Demuxers (ffmpeg format names) a video may be read with: the containers of the file
+#: extensions the client takes (mp4/mov/m4v, mkv/webm, avi, mpg, ts, flv, wmv). Any other is
+#: refused, above all playlists and indirect formats, which make ffmpeg read the other files
+#: (or URLs) they name: a worker would publish frames of files the user cannot read.
+ALLOWED_FORMATS = ("mov", "matroska", "avi", "mpeg", "mpegts", "flv", "asf")
+#: Demuxers that read other files named inside the input (the refusal says so).
+INDIRECT_FORMATS = frozenset({"hls", "dash", "concat", "image2", "imf", "sdp", "rtsp"})
+_REFUSED_FORMAT = re.compile(r"\[([\w-]+) @ [^\]]*\] Format not on whitelist")
+
+
+def ffmpeg_input(path: Path) -> list[str]:
+    """The options and ``-i`` argument that open ``path`` for ffmpeg or ffprobe: as a local file
+    (a name such as ``concat:x.mp4`` is not read as a protocol), through an allowed demuxer."""
+    return [
+        "-protocol_whitelist", ",".join(ALLOWED_PROTOCOLS),
+        "-format_whitelist", ",".join(ALLOWED_FORMATS),
+        "-i", f"file:{path.absolute()}",
+    ]  # fmt: skip
+
+
+def refused_format_reason(format_name: str) -> str:
+    """Why a video read by the demuxer ``format_name`` is refused (one line)."""
+    if format_name in INDIRECT_FORMATS:
+        return (
+            f"refused: {format_name!r} is a playlist or indirect format that reads other files; "
+            "only video container files are read"
+        )
+    return (
+        f"refused: {format_name!r} is not a video container we read "
+        "(mp4/mov, mkv/webm, avi, mpeg-ps, mpeg-ts, flv, wmv)"
+    )
+
+
+def _refused_format(stderr: str) -> str | None:
+    """The demuxer ffmpeg refused by the format whitelist, if that is why it failed."""
+    match = _REFUSED_FORMAT.search(stderr)
+    return match.group(1) if match else None
+
 
 def require_ffmpeg() -> None:
     """Raise a clear error if ffmpeg/ffprobe are not installed."""
@@ -105,24 +146,26 @@ def probe_video(path: Path, name: str | None = None) -> VideoProbe:
     require_ffmpeg()
     proc = subprocess.run(
         [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
+            "ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+            *ffmpeg_input(path),
         ],
         capture_output=True,
         text=True,
         timeout=120,
-    )
+    )  # fmt: skip
     if proc.returncode != 0:
+        refused = _refused_format(proc.stderr)
+        if refused in INDIRECT_FORMATS:
+            raise VideoError(subject, refused_format_reason(refused))
         if not _looks_like_media(path):
             raise VideoError(subject, "not a video file (no known container header)")
+        if refused is not None:
+            raise VideoError(subject, refused_format_reason(refused))
         raise VideoError(subject, _explain_ffprobe_failure(proc.stderr))
     info = json.loads(proc.stdout or "{}")
+    format_name = str((info.get("format") or {}).get("format_name") or "")
+    if not set(format_name.split(",")) & set(ALLOWED_FORMATS):  # the whitelist, checked twice
+        raise VideoError(subject, refused_format_reason(format_name))
     streams = info.get("streams") or []
     video_streams = [
         s
@@ -311,10 +354,11 @@ def _run_sampler(
         # Frames no other frame references are never needed at 1 fps: the sampler takes the
         # nearest decoded frame instead (at most a frame or two away), saving their decode.
         cmd += ["-skip_frame", "noref"]
-    cmd += ["-i", str(path), "-an", "-sn", "-dn", "-vf", filters, *output]
+    cmd += [*ffmpeg_input(path), "-an", "-sn", "-dn", "-vf", filters, *output]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     times: queue.Queue[float | None] = queue.Queue()
     errors: list[str] = []
+    refused: list[str] = []
 
     def read_stderr() -> None:
         assert proc.stderr is not None
@@ -323,6 +367,8 @@ def _run_sampler(
             match = _SHOWINFO_PTS.search(line)
             if match:
                 times.put(float(match.group(2)))
+            elif (name := _refused_format(line)) is not None:
+                refused.append(name)
             elif "error" in line.lower() or "invalid" in line.lower():
                 errors.append(line.strip())
         times.put(None)
@@ -346,6 +392,8 @@ def _run_sampler(
             proc.kill()
         proc.wait()
         reader.join(timeout=5)
+    if refused:
+        raise VideoError(subject, refused_format_reason(refused[0]))
     if proc.returncode not in (0, None) and index == 0:
         detail = errors[-1] if errors else f"ffmpeg exited with code {proc.returncode}"
         raise VideoError(subject, f"cannot decode video ({detail[:200]})")

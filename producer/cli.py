@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from common import keys
 from common.errors import SeglocateError
+from common.logcontext import TextFormatter
+from common.printable import printable
 from common.schemas import JobResult, JobState, JobStatus
 from common.settings import Settings
 
@@ -129,22 +131,25 @@ def result_location(settings: Settings, job_id: str) -> str:
 
 
 def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
-    """The ranked table, then failures, then where the JSON is."""
+    """The ranked table, then failures, then where the JSON is. Every user-controlled string
+    (names, query, errors, keys) is passed through :func:`printable`."""
+    query = printable(repr(result.query.text or ""))
     print(
-        f"job {result.job_id}: {result.status.value}; query {result.query.text or ''!r}; "
-        f"scorer {result.scorer.name}",
+        f"job {printable(result.job_id)}: {result.status.value}; query {query}; "
+        f"scorer {printable(result.scorer.name)}",
         file=out,
     )
     if result.clips:
-        width = max(len(c.video) for c in result.clips)
+        names = [printable(c.video) for c in result.clips]
+        width = max(len(name) for name in names)
         print(
             f"{'rank':>4}  {'video':<{width}}  {'start-end':<13}  {'score':>5}  thumbnail", file=out
         )
-        for clip in result.clips:
+        for clip, name in zip(result.clips, names, strict=True):
             span = f"{mmss(clip.start)}-{mmss(clip.end)}"
             print(
-                f"{clip.rank:>4}  {clip.video:<{width}}  {span:<13}  {clip.score:>5.1f}  "
-                f"{thumbnail_location(settings, clip.thumbnail)}",
+                f"{clip.rank:>4}  {name:<{width}}  {span:<13}  {clip.score:>5.1f}  "
+                f"{printable(thumbnail_location(settings, clip.thumbnail))}",
                 file=out,
             )
     else:
@@ -153,21 +158,21 @@ def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
         print(f"failed: {result.error}", file=sys.stderr)
     for video in result.videos:
         if video.error and video.error != result.error:
-            print(f"failed: {video.error}", file=sys.stderr)
-    print(f"result JSON: {result_location(settings, result.job_id)}", file=out)
+            print(f"failed: {printable(video.error)}", file=sys.stderr)
+    print(f"result JSON: {printable(result_location(settings, result.job_id))}", file=out)
 
 
 def print_status(status: JobStatus, out=sys.stdout) -> None:
     print(
-        f"job {status.job_id}: {status.state.value}, "
+        f"job {printable(status.job_id)}: {status.state.value}, "
         f"windows {status.windows_done}/{status.windows_total}",
         file=out,
     )
     for video in status.videos:
         done = f"{video.windows_done:>5}/{video.windows_total:<5}"
-        line = f"  {video.state.value:<10} {done} {video.video}"
+        line = f"  {video.state.value:<10} {done} {printable(video.video)}"
         if video.error:
-            line += f"  error: {video.error}"
+            line += f"  error: {printable(video.error)}"
         print(line, file=out)
 
 
@@ -183,10 +188,9 @@ def _exit_code(result: JobResult) -> int:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()  # log messages name user files: escaped, one line each
+    handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     settings = Settings()
     if args.command == "worker":
         from workers.launch import run_worker
@@ -271,14 +275,14 @@ def _validation_message(exc: ValidationError) -> str:
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "input"
         parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+    return printable("; ".join(parts))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(argv)
     except SeglocateError as exc:
-        print(f"seglocate: error: {exc}", file=sys.stderr)
+        print(f"seglocate: error: {printable(exc)}", file=sys.stderr)
         code = 2
     except ValidationError as exc:
         print(f"seglocate: error: {_validation_message(exc)}", file=sys.stderr)

@@ -27,7 +27,7 @@ from common.errors import (
 )
 from common.jobstate import JobStore, failed_job_result
 from common.pipeline import TASK_FINALIZE, TASK_INGEST
-from common.query_media import decode_query_image, probe_query_clip
+from common.query_media import check_query_length, decode_query_image, probe_query_clip
 from common.schemas import (
     JobOptions,
     JobResult,
@@ -228,6 +228,7 @@ class Client:
         options = JobOptions.model_validate(option_values)
         if not self.embedded:
             self._check_some_worker_serves(scorer_name)
+        check_query_length(query, instruction, self.settings.max_query_chars)
         job_query = self._build_query(query, query_image, query_video, instruction, scorer_name)
         refs, rejected = self.resolve_videos(videos)
         spec = JobSpec(

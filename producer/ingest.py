@@ -171,7 +171,13 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
             ctx.count("frames_decoded", len(manifest.frame_times))
             log.info("sampled %d frames of %s", len(manifest.frame_times), ref.name)
     duration = manifest.probe.duration
-    windows = plan_windows(duration, options.window, options.effective_stride)
+    windows = plan_windows(
+        duration,
+        options.window,
+        options.effective_stride,
+        max_windows=ctx.settings.max_windows_per_video,
+        subject=ref.name,
+    )
     record.content_hash = digest
     record.sampling_id = sampling
     record.duration = duration

@@ -161,6 +161,9 @@ def make_lecture(
         )
         cmd = [
             "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            # Our own list of the slides just rendered: local files only (common.video reads
+            # user videos through an allow-list of containers, where concat is refused).
+            "-protocol_whitelist", "file",
             "-f", "concat", "-safe", "0", "-i", str(Path(tmp) / "list.txt"),
             "-f", "lavfi", "-i", f"testsrc2=size={inset_w}x{inset_h}:rate={fps}",
             "-filter_complex", graph, "-map", "[out]", "-t", f"{total}",

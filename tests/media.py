@@ -80,3 +80,62 @@ def not_a_video(path: Path) -> Path:
 def empty_file(path: Path) -> Path:
     path.write_bytes(b"")
     return path
+
+
+def hls_playlist(path: Path, segment: Path) -> Path:
+    """A text file named like a video that is really an HLS playlist naming a local segment."""
+    path.write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{segment.resolve()}\n#EXT-X-ENDLIST\n"
+    )
+    return path
+
+
+def concat_list(path: Path, *files: str) -> Path:
+    """An ffconcat list (named like a video) naming other files."""
+    path.write_text("ffconcat version 1.0\n" + "".join(f"file {name}\n" for name in files))
+    return path
+
+
+def image_sequence(folder: Path, pattern: str = "frame%03d.jpg", count: int = 5) -> Path:
+    """``count`` JPEGs ``frame000.jpg`` ... and a file literally named ``pattern`` (an image2
+    pattern that, opened by name, reads the whole sequence)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=s=160x90:r=5", "-frames:v", str(count), "-start_number", "0",
+        str(folder / pattern),
+    )  # fmt: skip
+    literal = folder / pattern
+    literal.write_bytes((folder / (pattern % 0)).read_bytes())
+    return literal
+
+
+def png_bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Path:
+    """A valid 1-bit PNG of ``width`` x ``height`` black pixels: a few hundred KB on disk,
+    ``width * height * 3`` bytes once decoded to RGB (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed pixels
+    packer = zlib.compressobj(9)
+    rows_per_piece = max(1, (1 << 20) // len(row))
+    data = b""
+    for first in range(0, height, rows_per_piece):
+        data += packer.compress(row * min(rows_per_piece, height - first))
+    data += packer.flush()
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path
+
+
+def incompressible_frames_clip(path: Path, seconds: float = 10, size: str = "1280x720") -> Path:
+    """A still of fixed noise: a small H.264 file whose sampled frames are large JPEGs (each
+    about 400 KB at 720p), so its frame cache is about four times the video."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=gray:s={size}:r=2:d={seconds},noise=alls=40:allf=u",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path

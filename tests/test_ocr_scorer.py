@@ -225,3 +225,44 @@ def test_unchanged_lines_are_not_recognised_again(scorer: OcrScorer) -> None:
     assert [line.text for line in second.lines if not line.reused] == [
         "• Force equals mass times acceleration"
     ]
+
+
+def _stored_features(texts: list[list[str]]) -> dict[str, Any]:
+    """Features as a worker reads them for each batch: a fresh object from stored JSON."""
+    from common.scorers.ocr import FEATURES_VERSION
+
+    runs = [[i, i, i] for i in range(len(texts))]
+    features = {
+        "version": FEATURES_VERSION,
+        "frames_total": len(texts),
+        "ocr_frames": list(range(len(texts))),
+        "lines_recognised": sum(len(t) for t in texts),
+        "runs": runs,
+        "texts": texts,
+    }
+    return json.loads(json.dumps(features))
+
+
+def test_a_matcher_is_built_once_per_query_and_video_across_batches() -> None:
+    scorer = OcrScorer()  # no OCR runs: scoring reads only the features
+    video_a = [["Newton's Second Law", "Force equals mass times acceleration"], ["Inertia"]]
+    video_b = [["Photosynthesis", "Chlorophyll absorbs red light"]]
+    query = LoadedQuery(text="newton's second law")
+    batch = [WindowInput(start=0.0, end=1.0, frame_indices=[0])]
+    for _ in range(3):  # batches of two videos interleaved, as a gpu worker receives them
+        a = scorer.score_windows(query, batch, _stored_features(video_a))
+        b = scorer.score_windows(query, batch, _stored_features(video_b))
+    assert scorer.matcher_builds == 2
+    assert a[0] > 50 and b[0] < 10
+    scorer.score_windows(LoadedQuery(text="photosynthesis"), batch, _stored_features(video_b))
+    assert scorer.matcher_builds == 3  # another job's query on the same video
+
+
+def test_the_matcher_cache_is_bounded() -> None:
+    from common.scorers.ocr import MATCHER_CACHE_SIZE
+
+    scorer = OcrScorer()
+    batch = [WindowInput(start=0.0, end=1.0, frame_indices=[0])]
+    for n in range(MATCHER_CACHE_SIZE + 5):
+        scorer.score_windows(LoadedQuery(text=f"slide {n}"), batch, _stored_features([["x"]]))
+    assert len(scorer._matchers) == MATCHER_CACHE_SIZE

@@ -376,3 +376,62 @@ def test_s3_store_gives_up_after_retry_window(
     for text in (str(info.value), repr(info.value), caplog.text, repr(store)):
         assert server.secret_key not in text
     assert server.access_key not in repr(store)
+
+
+# ------------------------------------------------------------------- interrupted uploads
+
+
+def _incomplete_uploads(store: S3ObjectStore, bucket: str) -> list[str]:
+    """Object names of the bucket's incomplete multipart uploads (ListMultipartUploads)."""
+    listing = store._client._list_multipart_uploads(bucket)
+    return [upload.object_name for upload in listing.uploads]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ctrl_c_during_an_upload_aborts_its_multipart_upload(
+    s3_server: SeaweedS3Server, tmp_path: Path
+) -> None:
+    """``seglocate submit`` of a large video, interrupted while its multipart upload runs,
+    leaves no incomplete upload (parts the server would keep for ever) behind."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.cli import REPO_ROOT
+
+    store = _s3_store(s3_server)
+    videos = _bucket()
+    store.ensure_bucket(videos)
+    video = tmp_path / "big.mp4"
+    video.write_bytes(os.urandom(96 << 20))  # 20 parts of 5 MiB
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "SEGLOCATE_S3_ENDPOINT": s3_server.endpoint,
+        "SEGLOCATE_S3_ACCESS_KEY": s3_server.access_key,
+        "SEGLOCATE_S3_SECRET_KEY": s3_server.secret_key,
+        "SEGLOCATE_VIDEOS_BUCKET": videos,
+        "SEGLOCATE_RESULTS_BUCKET": _bucket(),
+        "SEGLOCATE_WORK_BUCKET": _bucket(),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "submit", str(video), "--query", "x"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _incomplete_uploads(store, videos):
+        assert proc.poll() is None, f"the upload ended before it was interrupted: {proc.stderr}"
+        assert time.monotonic() < deadline, "no multipart upload started"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert _incomplete_uploads(store, videos) == []
+    assert list(store.list_keys(videos)) == []

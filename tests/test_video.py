@@ -125,3 +125,42 @@ def test_split_jpeg_stream_cuts_concatenated_images_at_any_chunking():
     for size in (1, 7, 100, len(stream)):
         chunks = (stream[i : i + size] for i in range(0, len(stream), size))
         assert list(split_jpeg_stream(chunks)) == blobs
+
+
+@pytest.fixture(scope="module")
+def indirect_inputs(tmp_path_factory) -> dict[str, Path]:
+    """Files that make ffmpeg read other files: an HLS playlist, a concat list, an image2
+    pattern; each names the video a hostile user wants a worker to read."""
+    folder = tmp_path_factory.mktemp("indirect")
+    secret = media.testsrc_clip(folder / "secret.ts", 2, fps=5, size="160x90")
+    return {
+        "hls": media.hls_playlist(folder / "playlist.mp4", secret),
+        "concat": media.concat_list(folder / "list.mp4", "secret.ts"),
+        "image2": media.image_sequence(folder),
+    }
+
+
+@pytest.mark.parametrize("kind", ["hls", "concat", "image2"])
+def test_playlists_and_indirect_formats_are_refused_at_the_probe(indirect_inputs, kind):
+    path = indirect_inputs[kind]
+    with pytest.raises(VideoError) as info:
+        probe_video(path)
+    message = str(info.value)
+    print(message)
+    assert message.startswith(f"{path}: refused: '{kind}' ")
+    assert "reads other files" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("kind", ["hls", "concat", "image2"])
+def test_the_sampler_refuses_indirect_formats_even_without_a_probe(tmp_path, indirect_inputs, kind):
+    good = media.testsrc_clip(tmp_path / "good.mp4", 2, fps=5, size="160x90")
+    with pytest.raises(VideoError, match=f"refused: '{kind}' "):
+        list(sample_frames(indirect_inputs[kind], probe_video(good), 1.0, 160 * 90))
+
+
+def test_a_relative_file_name_that_looks_like_a_protocol_is_read_as_a_file(tmp_path, monkeypatch):
+    media.testsrc_clip(tmp_path / "concat:clip.mp4", 2, fps=5, size="160x90")
+    monkeypatch.chdir(tmp_path)
+    path = Path("concat:clip.mp4")  # ffmpeg alone would read it as the concat protocol
+    assert probe_video(path).duration == pytest.approx(2.0, abs=0.1)
+    assert len(list(sample_frames(path, probe_video(path), 1.0, 160 * 90))) == 2

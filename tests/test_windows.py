@@ -1,10 +1,20 @@
 """Windowing arithmetic (pure)."""
 
 import itertools
+import time
+import tracemalloc
 
 import pytest
 
-from common.windows import fit_frame_size, frames_in_window, plan_batches, plan_windows
+from common.errors import InvalidInputError
+from common.schemas import DEFAULT_MAX_WINDOWS_PER_VIDEO
+from common.windows import (
+    count_windows,
+    fit_frame_size,
+    frames_in_window,
+    plan_batches,
+    plan_windows,
+)
 
 
 def spans(windows):
@@ -76,3 +86,45 @@ def test_fit_frame_size_keeps_aspect_within_budget_and_never_upscales():
     assert fit_frame_size(640, 360, 1280 * 720) == (640, 360)
     w, h = fit_frame_size(7680, 4320, 448 * 448)
     assert w * h <= 448 * 448 and abs(w / h - 16 / 9) < 0.02
+
+
+def test_count_windows_is_exactly_the_number_plan_windows_builds():
+    for hundredths in range(1, 3000, 7):
+        duration = hundredths / 100
+        for window, stride in ((5.0, 5.0), (5.0, 2.5), (3.0, 1.0), (1.0, 1.0), (0.5, 0.5)):
+            expected = len(plan_windows(duration, window, stride))
+            assert count_windows(duration, window, stride) == expected, (duration, window, stride)
+
+
+def test_too_many_windows_are_refused_naming_the_video_before_any_is_built():
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(InvalidInputError) as info:
+        plan_windows(86_400.0, 1e-7, 1e-7, max_windows=1000, subject="lecture.mp4")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert str(info.value).startswith("lecture.mp4: 864,000,000,0")  # about 8.64e11 windows
+    assert "limit of 1,000 windows per video (SEGLOCATE_MAX_WINDOWS_PER_VIDEO)" in str(info.value)
+    assert peak < 1 << 20 and time.perf_counter() - started < 1.0
+
+
+def test_the_window_limit_is_inclusive():
+    assert len(plan_windows(20.0, 5.0, 5.0, max_windows=4)) == 4
+    with pytest.raises(InvalidInputError, match="5 windows"):
+        plan_windows(22.5, 5.0, 5.0, max_windows=4)
+
+
+def test_plan_windows_is_bounded_by_default():
+    # 400,000 windows of 10 ms: more than a 24-hour video at the smallest allowed window.
+    started = time.perf_counter()
+    with pytest.raises(InvalidInputError, match="400,000 windows"):
+        plan_windows(4000.0, 0.01, 0.01)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_default_window_limit_fits_a_24_hour_video_at_the_smallest_window():
+    from common.schemas import MAX_FPS
+
+    smallest = 1.0 / MAX_FPS
+    windows = count_windows(24 * 3600.0, smallest, smallest)
+    assert windows == DEFAULT_MAX_WINDOWS_PER_VIDEO == 172_800

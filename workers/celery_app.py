@@ -28,7 +28,7 @@ from celery.signals import (
 
 from common.celery_config import celery_config, send_task
 from common.heartbeat import Heartbeat
-from common.logcontext import configure_logging, safe_log_ids, work_context
+from common.logcontext import configure_logging, work_context
 from common.pipeline import QUEUE_CPU, QUEUE_GPU, TASK_QUEUES, PipelineContext
 from common.settings import Settings
 from common.storage import open_store
@@ -144,9 +144,8 @@ def _enter_task_log_context(
 ) -> None:
     payload = (kwargs or {}).get("payload")
     if task_id and isinstance(payload, dict):
-        job_id, video = safe_log_ids(payload.get("job_id"), payload.get("video_index"))
         stack = contextlib.ExitStack()
-        stack.enter_context(work_context(job_id, video))
+        stack.enter_context(work_context(payload.get("job_id"), payload.get("video_index")))
         _task_log_contexts[task_id] = stack
 
 

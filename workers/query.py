@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from common.errors import ObjectNotFoundError, QueryError, VideoError
-from common.query_media import decode_query_image, probe_query_clip
+from common.query_media import check_query_length, decode_query_image, probe_query_clip
 from common.schemas import JobSpec
 from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, Scorer
 from common.scorers.specs import ScorerSpec, scorer_spec
@@ -22,9 +22,18 @@ _cache: OrderedDict[tuple[str, str], LoadedQuery] = OrderedDict()
 
 
 def load_query(
-    store: ObjectStore, videos_bucket: str, spec: JobSpec, scorer: Scorer
+    store: ObjectStore,
+    videos_bucket: str,
+    spec: JobSpec,
+    scorer: Scorer,
+    max_query_chars: int | None = None,
 ) -> LoadedQuery:
-    """The job's query with media decoded, checked against the scorer; cached per process."""
+    """The job's query with media decoded, checked against the scorer; cached per process.
+
+    ``max_query_chars`` (``SEGLOCATE_MAX_QUERY_CHARS``) refuses a crafted spec's long query.
+    """
+    if max_query_chars is not None:
+        check_query_length(spec.query.text, spec.query.instruction, max_query_chars)
     cache_key = (spec.job_id, scorer.info.name)
     if cache_key in _cache:
         _cache.move_to_end(cache_key)

@@ -130,7 +130,7 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
         return
     spec, record = found
     scorer = _scorer_for_job(ctx, spec)
-    load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+    load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars)
     load_features(ctx, scorer, _manifest(ctx, record), compute=True)
     done = job_store(ctx).scored_batches(task.job_id, task.video_index)
     pending = [b for b in range(len(record.batches)) if b not in done]
@@ -158,7 +158,9 @@ def score_spans(
 ) -> tuple[Scorer, list[float]]:
     """Score the (query, span) pairs of one video with the job's scorer; checked 0-100 scores."""
     scorer = _scorer_for_job(ctx, spec)
-    query = load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer)
+    query = load_query(
+        ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars
+    )
     manifest = _manifest(ctx, record)
     features = load_features(ctx, scorer, manifest, compute=True)
     work = ctx.settings.work_bucket

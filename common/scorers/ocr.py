@@ -29,10 +29,13 @@ from the video's own texts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import threading
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +66,9 @@ SAME_BOX_OVERLAP = 0.8
 MAX_OCR_THREADS = 4
 #: Text id of frames on which no text was read.
 NO_TEXT = -1
+#: Query matchers kept per scorer, one per (query, video texts): a gpu worker interleaves the
+#: batches of a few jobs and videos, and a matcher memoises its scores of the video's texts.
+MATCHER_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -145,10 +151,10 @@ class OcrScorer:
         self.threads = threads or default_ocr_threads()
         self._engine: Any = None
         self._engine_lock = threading.Lock()
-        # One-entry caches: batches of one video's windows arrive with the same features object.
-        self._features: dict[str, Any] | None = None
-        self._collection: TextCollection | None = None
-        self._matcher: QueryMatcher | None = None
+        #: (query text, fingerprint of the video's texts) -> matcher, least recently used first.
+        self._matchers: OrderedDict[tuple[str, str], QueryMatcher] = OrderedDict()
+        #: Matchers built so far (for tests and benchmarks: one per query and video).
+        self.matcher_builds = 0
 
     # -- query ---------------------------------------------------------------------------------
 
@@ -258,13 +264,25 @@ class OcrScorer:
         return scores
 
     def _query_matcher(self, text: str, features: dict[str, Any]) -> QueryMatcher:
-        if self._features is not features or self._collection is None:
-            self._features = features
-            self._collection = TextCollection.from_lines(features["texts"])
-            self._matcher = None
-        if self._matcher is None or self._matcher.query != text:
-            self._matcher = QueryMatcher(text, self._collection)
-        return self._matcher
+        """The matcher of ``text`` over the video's texts, built once per (query, video): each
+        batch brings a fresh features object from the store, so the key is their content."""
+        key = (text, _texts_fingerprint(features["texts"]))
+        matcher = self._matchers.get(key)
+        if matcher is not None:
+            self._matchers.move_to_end(key)
+            return matcher
+        matcher = QueryMatcher(text, TextCollection.from_lines(features["texts"]))
+        self.matcher_builds += 1
+        self._matchers[key] = matcher
+        if len(self._matchers) > MATCHER_CACHE_SIZE:
+            self._matchers.popitem(last=False)
+        return matcher
+
+
+def _texts_fingerprint(texts: Sequence[Sequence[str]]) -> str:
+    """A digest of a video's distinct texts (what a matcher depends on besides the query)."""
+    data = json.dumps(texts, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _text_at(runs: Sequence[Sequence[int]], starts: Sequence[int], index: int) -> int:

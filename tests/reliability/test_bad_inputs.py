@@ -161,6 +161,25 @@ def test_an_unreadable_query_image_fails_each_video_with_the_reason(cluster, tmp
     assert video.error.startswith("query image queries/cat.png: not a readable image")
 
 
+def test_a_decompression_bomb_query_image_fails_each_video_instead_of_wedging_the_job(
+    cluster, tmp_path
+):
+    running(cluster)
+    bomb = media.png_bomb(tmp_path / "bomb.png")  # 30000x30000 declared, 110 KB on disk
+    cluster.store().put_file(cluster.settings.videos_bucket, "queries/bomb.png", bomb)
+    clip = media.testsrc_clip(tmp_path / "clip.mp4", 4, fps=5, size="160x90")
+    job = Client(cluster.settings).submit(
+        [clip], query_image="queries/bomb.png", scorer="null-benchmark"
+    )
+    result = cluster.wait_result(job.job_id, timeout=60)
+    assert result.status == JobState.failed
+    (video,) = result.videos
+    assert video.status == VideoState.failed
+    assert video.error.startswith(
+        "query image queries/bomb.png: too large to decode (900,000,000 pixels)"
+    )
+
+
 def test_an_empty_query_is_refused_at_submit_and_nothing_is_queued(cluster, tmp_path):
     clip = media.testsrc_clip(tmp_path / "clip.mp4", 2, fps=5, size="160x90")
     store = cluster.store()

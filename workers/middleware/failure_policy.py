@@ -25,6 +25,7 @@ from common.errors import (
     InvalidInputError,
     ScorerMismatchError,
     ScorerOutputError,
+    StoreFullError,
     is_transient,
 )
 from common.pipeline import PipelineContext
@@ -44,7 +45,8 @@ BACKOFF_MAX_S = 30.0
 def is_permanent(error: BaseException) -> bool:
     """True for errors no retry can fix (see the module docstring)."""
     return isinstance(
-        error, InvalidInputError | MemoryError | ScorerOutputError | ScorerMismatchError
+        error,
+        InvalidInputError | MemoryError | ScorerOutputError | ScorerMismatchError | StoreFullError,
     )
 
 
@@ -57,7 +59,9 @@ def backoff_s(retries: int) -> float:
 
 def describe(error: BaseException) -> str:
     """One line: our errors say what and why already; others get their type name."""
-    if isinstance(error, InvalidInputError | CorruptObjectError | ScorerOutputError):
+    if isinstance(
+        error, InvalidInputError | CorruptObjectError | ScorerOutputError | StoreFullError
+    ):
         return str(error)
     if isinstance(error, MemoryError):
         return "out of memory (MemoryError)"
