@@ -11,6 +11,8 @@ Work bucket (``SEGLOCATE_WORK_BUCKET``):
     frames/{content_hash}/{sampling_id}/chunk-{c:05d}.tar
     features/{features_id}/{content_hash}/{sampling_id}.json
     hashes/{sha256(bucket/key)}.json                object identity -> content hash
+    index/shards/{content_hash}/{sampling_id}/{shard_tag}.json      WindowShard (library index)
+    index/vectors/{content_hash}/{sampling_id}/{embedder_tag}.npy   window vectors (float16)
 Results bucket: {job_id}/result.json, {job_id}/thumbnails/{v:05d}-{n:02d}.jpg
 Videos bucket: uploads/{content_hash}/{file name}
 """
@@ -131,3 +133,14 @@ def active_job(job_id: str) -> str:
 
 
 ACTIVE_PREFIX = "active/"
+
+
+def index_shard(content_hash: str, sampling_id: str, shard_tag: str) -> str:
+    """A video's window shard (JSON, immutable): its windows' spans and text, and the keys of its
+    vector blocks. ``shard_tag`` names the text source and embedders (``common.index.shard``)."""
+    return f"index/shards/{content_hash}/{sampling_id}/{shard_tag}.json"
+
+
+def index_vectors(content_hash: str, sampling_id: str, embedder_tag: str) -> str:
+    """A video's window vectors from one embedder (``.npy``, float16, one row per window)."""
+    return f"index/vectors/{content_hash}/{sampling_id}/{embedder_tag}.npy"
