@@ -67,7 +67,8 @@ def recall(
         rankings[TEXT_SIGNAL] = [o for o, _ in index.search_text(query_text, depth, videos)]
     for embedder, vector in (query_vectors or {}).items():
         hits = index.search_vectors(embedder, vector, depth, videos)
-        rankings[vector_signal(embedder)] = [o for o, _ in hits]
+        # A window without text has a zero vector (similarity 0): nothing to recall it by.
+        rankings[vector_signal(embedder)] = [o for o, similarity in hits if similarity > 0.0]
     fused = reciprocal_rank_fusion(rankings, k=rrf_k)
     recalled = []
     for hit in fused:
