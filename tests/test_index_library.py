@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from common.index.library import IndexScope, LibraryIndex, ShardMissingError
-from common.index.recall import TEXT_SIGNAL, recall, vector_signal
+from common.index.recall import TEXT_SIGNAL, TEXT_WEIGHT, recall, vector_signal
 from common.index.text_search import TextIndex
 from common.storage import LocalObjectStore
 from tests.index_library import (
@@ -166,7 +166,7 @@ def test_recall_fuses_signals_and_brings_neighbours(store: CountingStore, tmp_pa
     assert [(h.video, h.window, h.signals) for h in both] == [
         (physics, 3, (TEXT_SIGNAL, vector_signal(TEST_EMBEDDER)))
     ]
-    assert both[0].score == pytest.approx(2 / 61)
+    assert both[0].score == pytest.approx((TEXT_WEIGHT + 1) / 61)
     text_only = recall(index, 3, "mass times acceleration", videos=[physics])
     assert [(h.window, h.signals) for h in text_only] == [
         (3, (TEXT_SIGNAL,)),
