@@ -7,6 +7,7 @@ Work bucket (``SEGLOCATE_WORK_BUCKET``):
     jobs/{job_id}/videos/{v:05d}/scores/{b:05d}.json  BatchScores (one per batch)
     jobs/{job_id}/videos/{v:05d}/refine.json        Refinement (boundary probes)
     jobs/{job_id}/videos/{v:05d}/result.json        VideoResult
+    jobs/{job_id}/recall.json                       RecallResult (library recall's candidates)
     frames/{content_hash}/{sampling_id}/manifest.json  FrameManifest
     frames/{content_hash}/{sampling_id}/chunk-{c:05d}.tar
     features/{features_id}/{content_hash}/{sampling_id}.json
@@ -144,3 +145,8 @@ def index_shard(content_hash: str, sampling_id: str, shard_tag: str) -> str:
 def index_vectors(content_hash: str, sampling_id: str, embedder_tag: str) -> str:
     """A video's window vectors from one embedder (``.npy``, float16, one row per window)."""
     return f"index/vectors/{content_hash}/{sampling_id}/{embedder_tag}.npy"
+
+
+def job_recall(job_id: str) -> str:
+    """The windows library recall chose for a job's rerank (``RecallResult``)."""
+    return job_prefix(job_id) + "recall.json"

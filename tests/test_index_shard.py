@@ -95,3 +95,19 @@ def test_shard_is_immutable() -> None:
     shard, _ = build_shard(identity("a", embedders=()), 5.0, windows_of(["x"]))
     with pytest.raises(ValidationError):
         shard.duration = 7.0  # type: ignore[misc]
+
+
+def test_window_text_is_every_distinct_text_its_frames_show() -> None:
+    from common.index.window_text import ocr_window_texts
+
+    features = {
+        "runs": [[0, 4, 0], [5, 7, -1], [8, 12, 1]],
+        "texts": [["Newton's First Law", "Inertia"], ["Free-Body Diagrams"]],
+    }
+    windows = [[0, 1, 2, 3, 4], [5, 6, 7], [6, 7, 8, 9], [13]]
+    assert ocr_window_texts(features, windows) == [
+        "Newton's First Law\nInertia",
+        "",
+        "Free-Body Diagrams",
+        "",
+    ]

@@ -65,9 +65,10 @@ class SentenceTransformerEmbedder:
 
         self.batch_size = batch_size
         self._model: Any = SentenceTransformer(model, device=device)
-        dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        model_obj = self._model
+        dimension = getattr(model_obj, "get_embedding_dimension", None)
+        if dimension is None:  # sentence-transformers before 5.x named it so
+            dimension = model_obj.get_sentence_embedding_dimension
         dims = int(dimension())
         self.info = EmbedderInfo(
             name="text", model_id=_model_id(model), revision=_revision(model), dims=dims

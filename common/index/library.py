@@ -336,3 +336,19 @@ class LibraryIndex:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+#: Library indexes this process has open, by (cache folder, scope): one per process, kept.
+_OPEN: dict[tuple[str, str], LibraryIndex] = {}
+
+
+def open_library_index(
+    cache_root: Path, scope: IndexScope, store: ObjectStore, bucket: str
+) -> LibraryIndex:
+    """This process's library index for ``scope`` (opened once, then kept, like a resident
+    model: its FAISS index lives in memory)."""
+    key = (str(Path(cache_root).resolve()), scope.tag)
+    index = _OPEN.get(key)
+    if index is None:
+        index = _OPEN[key] = LibraryIndex(cache_root, scope, store, bucket)
+    return index

@@ -49,6 +49,19 @@ class RecalledWindow(BaseModel):
     signals: tuple[str, ...]
 
 
+class RecallResult(BaseModel):
+    """What recall hands the rerank step (``jobs/{job_id}/recall.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Windows to rerank across the whole job (recalled and neighbours).
+    budget: int = Field(ge=1)
+    #: Signals that ran: ``text`` and ``vector:<embedder tag>``.
+    signals: list[str]
+    #: The windows, recalled best first, each followed by its neighbours.
+    windows: list[RecalledWindow]
+
+
 def recall(
     index: LibraryIndex,
     budget: int,
