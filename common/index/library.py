@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from common.index.shard import EmbedderIdentity, ShardIdentity, WindowShard
+from common.index.shard import EmbedderIdentity, ShardIdentity
 from common.index.shard_store import read_shard, read_vectors
 from common.index.text_search import TextIndex
 from common.index.vector_search import VectorFile, VectorIndex
@@ -205,13 +205,8 @@ class LibraryIndex:
             self._refresh_locked()
             missing = [h for h in wanted if h not in self._slots]
             report.present = [h for h in wanted if h in self._slots]
-            shards = []
-            for content_hash in missing:
-                shard = read_shard(self.store, self.bucket, self.scope.identity(content_hash))
-                if shard is None:
-                    raise ShardMissingError(f"video {content_hash} has no shard for this scope")
-                shards.append(shard)
-            self._append_locked(shards)
+            self._check_stored(missing)
+            self._append_locked(missing)
             report.added = missing
         return report
 
@@ -236,23 +231,30 @@ class LibraryIndex:
         self._write_manifest(IndexManifest(scope=self.scope, generation=uuid.uuid4().hex))
         self._manifest = IndexManifest(scope=self.scope, generation="")
         self._text = None
-        shards = []
-        for content_hash in content_hashes:
-            shard = read_shard(self.store, self.bucket, self.scope.identity(content_hash))
-            if shard is None:
-                raise ShardMissingError(f"video {content_hash} has no shard for this scope")
-            shards.append(shard)
+        self._check_stored(content_hashes)
         self._refresh_locked()
-        self._append_locked(shards)
+        self._append_locked(content_hashes)
 
-    def _append_locked(self, shards: list[WindowShard]) -> None:
-        """(Lock held, in-memory state current.) Append shards: vectors, text, then manifest."""
-        if not shards:
+    def _check_stored(self, content_hashes: list[str]) -> None:
+        """Raise :class:`ShardMissingError` unless every video has a stored shard (one stat
+        each), so that an update adds all of them or none."""
+        for content_hash in content_hashes:
+            if not self.store.exists(self.bucket, self.scope.identity(content_hash).key):
+                raise ShardMissingError(f"video {content_hash} has no shard for this scope")
+
+    def _append_locked(self, content_hashes: list[str]) -> None:
+        """(Lock held, in-memory state current.) Append videos' shards, read one at a time:
+        vectors and text first, the manifest last."""
+        if not content_hashes:
             return
         manifest = self._manifest.model_copy(deep=True)
         assert self._text is not None
         docs = manifest.docs
-        for shard in shards:
+        for content_hash in content_hashes:
+            shard = read_shard(self.store, self.bucket, self.scope.identity(content_hash))
+            if shard is None:
+                self._text.rollback()
+                raise ShardMissingError(f"video {content_hash} has no shard for this scope")
             slot = len(manifest.videos)
             for block in shard.vectors:
                 rows = read_vectors(self.store, self.bucket, shard, block)
