@@ -35,7 +35,7 @@ loaded = time.perf_counter() - t0
 embedder.embed_texts(["warm up"])
 rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS")][0].split()[1]
 print(json.dumps({"load_s": loaded, "rss_mb": int(rss) / 1024, "model": embedder.info.model_id,
-                  "dims": embedder.info.dims, "torch_before_load": False}))
+                  "dims": embedder.info.dims}))
 """
 
 

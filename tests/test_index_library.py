@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.index.library import IndexScope, LibraryIndex, ShardMissingError
+from common.index.library import IndexScope, LibraryIndex, ShardMissingError, open_library_index
 from common.index.recall import TEXT_SIGNAL, TEXT_WEIGHT, recall, vector_signal
 from common.index.text_search import TextIndex
 from common.storage import LocalObjectStore
@@ -184,3 +184,9 @@ def test_recall_never_recalls_a_window_without_text_by_its_zero_vector(
     index.sync([physics])
     zero = np.zeros(TEST_EMBEDDER.dims, dtype=np.float32)
     assert recall(index, 10, None, {TEST_EMBEDDER: zero}, [physics]) == []
+
+
+def test_a_process_keeps_one_open_index_per_scope(store: CountingStore, tmp_path: Path) -> None:
+    first = open_library_index(tmp_path / "cache", SCOPE, store, "work")
+    assert open_library_index(tmp_path / "cache", SCOPE, store, "work") is first
+    assert open_library_index(tmp_path / "other", SCOPE, store, "work") is not first
