@@ -190,3 +190,13 @@ def test_a_process_keeps_one_open_index_per_scope(store: CountingStore, tmp_path
     first = open_library_index(tmp_path / "cache", SCOPE, store, "work")
     assert open_library_index(tmp_path / "cache", SCOPE, store, "work") is first
     assert open_library_index(tmp_path / "other", SCOPE, store, "work") is not first
+
+
+def test_a_process_follows_another_ones_rebuild(store: CountingStore, tmp_path: Path) -> None:
+    reader = _index(store, tmp_path / "cache")
+    reader.sync(_hashes("physics", "statistics"))
+    _index(store, tmp_path / "cache").rebuild(_hashes("chemistry"))
+    reader.refresh()
+    assert reader.videos == _hashes("chemistry")
+    hits = reader.search_text("reaction temperature", 3)
+    assert reader.window_of(hits[0][0]) == (content_hash("chemistry"), 2)
