@@ -200,3 +200,15 @@ def test_a_process_follows_another_ones_rebuild(store: CountingStore, tmp_path: 
     assert reader.videos == _hashes("chemistry")
     hits = reader.search_text("reaction temperature", 3)
     assert reader.window_of(hits[0][0]) == (content_hash("chemistry"), 2)
+
+
+def test_float16_rows_load_as_codes_and_search_like_float32_rows() -> None:
+    from common.index.vector_search import VectorIndex
+
+    rows = random_vectors("rows", 300, 16)
+    as_codes, encoded = VectorIndex(16), VectorIndex(16)
+    as_codes.add(rows.astype(np.float16))
+    encoded.add(rows.astype(np.float16).astype(np.float32))
+    for query in rows[:5]:
+        assert as_codes.search(query, 10) == encoded.search(query, 10)
+    assert as_codes.search(rows[7], 1)[0][0] == 7

@@ -7,8 +7,9 @@ bound by memory bandwidth. No training, so adding a video's rows is an append, a
 the same whatever order videos arrive in. Rows are numbered from 0 in the order they are added
 (the library index keeps row == window ordinal).
 
-On disk the rows live in an append-only float16 file (:class:`VectorFile`); the FAISS index is
-rebuilt in memory from it when a process opens the library (about a second per 1 GB).
+On disk the rows live in an append-only float16 file (:class:`VectorFile`); a process that
+opens the library copies it into the FAISS index as codes (float16 codes are the half floats
+themselves), so opening costs a read of the file, not an encoding.
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ class VectorIndex:
         if rows.ndim != 2 or rows.shape[1] != self.dims:
             raise ValueError(f"vectors: expected shape (n, {self.dims}), got {rows.shape}")
         for first in range(0, len(rows), ADD_CHUNK_ROWS):
-            chunk = np.ascontiguousarray(rows[first : first + ADD_CHUNK_ROWS], dtype=np.float32)
-            self._index.add(chunk)
+            chunk = rows[first : first + ADD_CHUNK_ROWS]
+            if chunk.dtype == np.float16:
+                # The fp16 codes are the IEEE half floats themselves: a copy, no re-encoding.
+                codes = np.ascontiguousarray(chunk).view(np.uint8).reshape(len(chunk), -1)
+                self._index.add_sa_codes(codes)
+            else:
+                self._index.add(np.ascontiguousarray(chunk, dtype=np.float32))
 
     def search(
         self, query: np.ndarray, limit: int, allowed: np.ndarray | None = None
