@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import time
 
-from benchmarks import bench_cache, bench_ingest, bench_memory, bench_ocr, bench_queue
+from benchmarks import (
+    bench_cache,
+    bench_index_libraries,
+    bench_ingest,
+    bench_memory,
+    bench_ocr,
+    bench_queue,
+    bench_recall,
+    bench_text_embedder,
+)
 from benchmarks._util import machine_description, update_doc
 
 
@@ -16,6 +25,18 @@ def main() -> None:
     for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr):
         print(f"\n== {module.__name__} ==", flush=True)
         results[module.__name__] = module.main()
+    # Library search: recall at 10/100/1,000 hours, the text embedder, and the library choice
+    # re-checked at 10 and 100 hours (the 1,000-hour comparison: see docs/benchmarks.md).
+    for name, run in (
+        ("benchmarks.bench_recall", lambda: bench_recall.main([])),
+        ("benchmarks.bench_text_embedder", lambda: bench_text_embedder.main()),
+        (
+            "benchmarks.bench_index_libraries",
+            lambda: bench_index_libraries.main(["--hours", "10", "100"]),
+        ),
+    ):
+        print(f"\n== {name} ==", flush=True)
+        results[name] = run()
     import torch
 
     if torch.cuda.is_available():

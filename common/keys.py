@@ -12,12 +12,15 @@ Work bucket (``SEGLOCATE_WORK_BUCKET``):
     jobs/{job_id}/attempts/{step_id}/{kind}-{token}.json  AttemptEvent (start, end, failure)
     jobs/{job_id}/repairs/{sha256(bucket/key)}.json  a corrupt object was rebuilt once
     jobs/{job_id}/resumes/{token}.json              ResumeEvent (the reconciler resumed the job)
+    jobs/{job_id}/recall.json                       RecallResult (library recall's candidates)
     frames/{content_hash}/{sampling_id}/manifest.json  FrameManifest
     frames/{content_hash}/{sampling_id}/chunk-{c:05d}.tar
     features/{features_id}/{content_hash}/{sampling_id}.json
     hashes/{sha256(bucket/key)}.json                object identity -> content hash
     active/{job_id}.json                            a job without a final result
     workers/{node}.json                             WorkerRecord (heartbeat)
+    index/shards/{content_hash}/{sampling_id}/{shard_tag}.json      WindowShard (library index)
+    index/vectors/{content_hash}/{sampling_id}/{embedder_tag}.npy   window vectors (float16)
 Results bucket: {job_id}/result.json, {job_id}/thumbnails/{v:05d}-{n:02d}.jpg
 Videos bucket: uploads/{content_hash}/{file name}
 """
@@ -196,3 +199,19 @@ def worker_record(node: str) -> str:
     """A worker's heartbeat record (``node`` is ``host-pid``)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", node).strip("._") or "worker"
     return f"{WORKERS_PREFIX}{safe}.json"
+
+
+def index_shard(content_hash: str, sampling_id: str, shard_tag: str) -> str:
+    """A video's window shard (JSON, immutable): its windows' spans and text, and the keys of its
+    vector blocks. ``shard_tag`` names the text source and embedders (``common.index.shard``)."""
+    return f"index/shards/{content_hash}/{sampling_id}/{shard_tag}.json"
+
+
+def index_vectors(content_hash: str, sampling_id: str, embedder_tag: str) -> str:
+    """A video's window vectors from one embedder (``.npy``, float16, one row per window)."""
+    return f"index/vectors/{content_hash}/{sampling_id}/{embedder_tag}.npy"
+
+
+def job_recall(job_id: str) -> str:
+    """The windows library recall chose for a job's rerank (``RecallResult``)."""
+    return job_prefix(job_id) + "recall.json"

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from common.errors import InvalidInputError
+from common.recall_option import parse_recall
 
 #: Version of the result JSON layout; bump on any incompatible change.
 RESULT_SCHEMA_VERSION = 1
@@ -111,6 +115,17 @@ class JobOptions(_Model):
     #: Score one-frame probes at clip edges to place boundaries to the frame (costs ~2 windows'
     #: worth of frames per clip end).
     refine_boundaries: bool = True
+    #: Windows reranked after library recall, across the whole job (recalled windows and their
+    #: neighbours), or ``"all"`` for the full scan (every window scored).
+    recall: int | Literal["all"] = 200
+
+    @field_validator("recall", mode="before")
+    @classmethod
+    def _recall_setting(cls, value: object) -> object:
+        try:
+            return parse_recall(value)
+        except InvalidInputError as exc:  # pydantic reports ValueErrors as validation errors
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _stride_fits(self) -> JobOptions:
@@ -184,6 +199,9 @@ class WindowSpan(_Model):
 
 class WindowScore(WindowSpan):
     score: float = Field(ge=0.0, le=100.0)
+    #: True if the job's scorer scored this window; False if library recall passed it over (its
+    #: score is then 0, not a measurement). Full-scan results: every window is reranked.
+    reranked: bool = True
 
 
 class VideoProbe(_Model):

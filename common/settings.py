@@ -93,6 +93,31 @@ class Settings(BaseSettings):
     #: tokens, at most 2,000 CJK ones) and leaves the reranker's 10,240-token context to the
     #: window; the OCR matcher's cost grows with the query's words times the video's.
     max_query_chars: int = Field(default=2000, ge=1)
+    #: Window embedder for library recall, run by gpu workers: ``qwen3-vl-embedding`` or unset.
+    embedder: str | None = None
+    #: Hub id or local directory of the Qwen3-VL-Embedding weights.
+    embedder_model: str = "Qwen/Qwen3-VL-Embedding-2B"
+    #: Matryoshka truncation of the embedder's vectors (unset: the model's full 2048 or 4096).
+    embed_dims: int | None = Field(default=None, ge=32, le=8192)
+    #: Text embedder for semantic recall on CPU (sentence-transformers): a model id or local
+    #: directory; unset: the all-MiniLM-L6-v2 bundled in the ``text-embed`` extra where it is
+    #: installed; ``off``: none.
+    text_embedder: str | None = None
+    #: Local folder of the query-side library index (cached per process host, rebuildable).
+    index_cache_dir: Path = Field(
+        default_factory=lambda: default_data_dir().parent / "seglocate-index"
+    )
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "off", "none"):
+            return None
+        if value != "qwen3-vl-embedding":
+            raise ValueError(
+                f"SEGLOCATE_EMBEDDER must be qwen3-vl-embedding or unset, got {value!r}"
+            )
+        return value
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: system packages (ffmpeg, fonts, redis-server),
-# a virtual environment in .venv, and the project with its dev extras.
+# a virtual environment in .venv, and the project with its dev and text-embed extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -29,6 +29,6 @@ stamp="$VENV/.seglocate-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing Python packages (torch 2.14.1 + torchvision 0.29.1 come from local disk here)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    "$VENV/bin/python" -m pip install -q -e '.[dev,text-embed]'  # text-embed: the recall tests
     touch "$stamp"
 fi
