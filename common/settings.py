@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     #: TESTING ONLY: a worker process exits abruptly when it ingests a video whose name
     #: contains this text (simulates a poison message). Never set in production.
     fault_crash_on_video: str | None = None
+    #: Login of the web page (``seglocate ui``) as ``user:password``; unset: no login.
+    ui_auth: SecretStr | None = None
+    #: Largest file the web page accepts (a video, a query image or clip), megabytes.
+    ui_max_upload_mb: int = Field(default=2048, ge=1)
 
     @field_validator("s3_endpoint")
     @classmethod
