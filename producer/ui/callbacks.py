@@ -234,7 +234,8 @@ class PageActions:
         player = formatting.player_html(None)
         if result.clips:
             best = result.clips[0]
-            caption = f"#1 {best.video} {formatting.span_text(best.start, best.end)}"
+            span = formatting.span_text(best.start, best.end)
+            caption = f"#1 {formatting.short_name(best.video)} {span}"
             player = formatting.player_html(url_of(best.video), best.start, caption)
         return (
             result.job_id,

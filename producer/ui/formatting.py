@@ -123,7 +123,8 @@ def clips_html(
         play = (
             f" data-url='{html.escape(url)}' data-start='{clip.start:.3f}'"
             f" onclick='window.seglocatePlay && window.seglocatePlay(this)'"
-            f" title='Play {html.escape(clip.video)} from {mmss(clip.start)}'"
+            f" title='#{clip.rank} {html.escape(short_name(clip.video))} "
+            f"{span_text(clip.start, clip.end)}'"
             if url
             else " title='this video cannot be played in the page'"
         )

@@ -49,7 +49,8 @@ CSS = """
 .seglocate-clips { display: flex; flex-direction: column; gap: 6px; }
 .seglocate-clip { display: grid; grid-template-columns: 128px 3em 1fr auto auto; gap: 10px;
   align-items: center; text-align: left; padding: 6px; border-radius: 8px; cursor: pointer;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
+  padding-right: 14px; border: 1px solid var(--border-color-primary);
+  background: var(--background-fill-primary); }
 .seglocate-clip:hover { border-color: var(--color-accent); }
 .seglocate-clip img, .seglocate-nothumb { width: 128px; height: 72px; object-fit: cover;
   border-radius: 4px; background: #ddd; }
@@ -124,7 +125,8 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
                 player = gr.HTML(formatting.player_html(None), elem_id="seglocate-player-box")
                 gr.Markdown("### Best matches: click one to watch it")
                 clips = gr.HTML("", elem_id="seglocate-clips")
-                curves = gr.Plot(label="Score over time, per video")
+                gr.Markdown("### Score over time, per video")
+                curves = gr.Plot(show_label=False)
                 downloads = gr.File(
                     label="Downloads: result JSON, qvh, WebVTT, EDL, CSV",
                     file_count="multiple",
