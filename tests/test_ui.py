@@ -148,7 +148,6 @@ def test_a_file_over_the_upload_limit_is_refused_with_the_setting_name(tmp_path)
 
 
 def test_a_browser_cannot_name_a_server_file_in_an_upload(tmp_path, monkeypatch):
-    pytest.importorskip("gradio", reason="the ui extra is installed by make test")
     from producer.ui.uploads import safe_file_component
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
@@ -215,3 +214,15 @@ def test_ui_auth_is_user_colon_password():
     for bad in ("teacher", ":pw", "teacher:"):
         with pytest.raises(InvalidInputError, match="SEGLOCATE_UI_AUTH: expected user:password"):
             parse_auth(bad)
+
+
+@pytest.mark.slow
+def test_cancel_on_the_page_stops_a_running_job_and_shows_it_cancelled(tmp_path, lecture):
+    actions = PageActions(Client(_settings(tmp_path)), max_upload_mb=10)
+    job = actions.client.submit([lecture[0]], "free-body diagram", scorer="ocr")
+    job_id, status, *_ = actions.cancel(job.job_id)
+    assert job_id == job.job_id
+    assert status.startswith("**Cancelled**"), status
+    assert job.result().status == JobState.cancelled
+    job._dispatcher.thread.join(timeout=60)  # the background steps stop at their next check
+    assert not job._dispatcher.thread.is_alive()

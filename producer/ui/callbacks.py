@@ -29,6 +29,8 @@ POLL_S = 0.5
 RECENT_JOBS = 25
 #: Objects and prefixes offered from the videos bucket at most.
 BUCKET_CHOICES = 500
+#: Key of the generated sample lecture in the videos bucket.
+SAMPLE_KEY = "samples/physics-lecture.mp4"
 
 #: Outputs of a job view, in order: job id, status, player, clip list, score curves, downloads.
 JobView = tuple[Any, Any, Any, Any, Any, Any]
@@ -98,6 +100,32 @@ class PageActions:
         except Exception:
             log.exception("listing the store failed")
             return gr.update(), gr.update()
+
+    def sample_lecture(self, query: str | None) -> tuple[Any, Any, Any]:
+        """Put the generated sample lecture in the videos bucket (once) and pick it.
+
+        Returns updates for the bucket picker, the query box (a query that finds something,
+        when it was empty) and the status line.
+        """
+        import gradio as gr
+
+        bucket = self.client.settings.videos_bucket
+        try:
+            if not self.client.store.exists(bucket, SAMPLE_KEY):
+                from producer.sample_lecture import make_lecture
+
+                with tempfile.TemporaryDirectory(prefix="seglocate-sample-") as tmp:
+                    path = Path(tmp) / "physics-lecture.mp4"
+                    make_lecture(path)
+                    self.client.store.put_file(bucket, SAMPLE_KEY, path)
+            return (
+                gr.update(choices=self.bucket_choices(), value=[SAMPLE_KEY]),
+                gr.update(value=query or "free-body diagram"),
+                "Sample lecture picked (2 minutes of physics slides). Press **Find**.",
+            )
+        except Exception as exc:
+            log.exception("sample lecture")
+            return gr.update(), gr.update(), self._error_view(exc)[1]
 
     # --- one job ------------------------------------------------------------------------------
 

@@ -92,6 +92,9 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
                         scale=5,
                     )
                     refresh = gr.Button("Refresh lists", scale=1)
+                sample = gr.Button(
+                    "No video at hand? Use the sample lecture", elem_id="seglocate-sample"
+                )
                 gr.Markdown("### 2. What are you looking for?")
                 query = gr.Textbox(
                     label="Describe the moment",
@@ -135,8 +138,8 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
                 )
         recent_label = "Recent jobs (from this page, the CLI or the Python client)"
         with gr.Accordion(recent_label, open=False), gr.Row():
-            recent = gr.Dropdown(choices=[], label="Job", scale=5)
-            reopen = gr.Button("Open", scale=1)
+            recent = gr.Dropdown(choices=[], label="Job", scale=5, elem_id="seglocate-recent")
+            reopen = gr.Button("Open", scale=1, elem_id="seglocate-reopen")
 
         view = [job_id, status, player, clips, curves, downloads]
         form = [
@@ -150,6 +153,7 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
             actions.cancel, inputs=[job_id], outputs=view, cancels=[searching, opening], queue=False
         )
         refresh.click(actions.refresh_lists, outputs=[picks, recent], queue=False)
+        sample.click(actions.sample_lecture, inputs=[query], outputs=[picks, query, status])
         page.load(actions.refresh_lists, outputs=[picks, recent], queue=False)
         page.load(None, None, None, _js=PLAY_JS)
     return page

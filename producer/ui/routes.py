@@ -119,7 +119,7 @@ class GuardMiddleware:
       was sent to is refused with 403: Gradio 3 answers any origin (CORS ``*``), so without this
       any web page the user visits could drive the local page.
     - ``POST /upload`` needs a ``Content-Length`` of at most ``max_upload_bytes`` (plus form
-      overhead) and its body is counted as it arrives.
+      overhead); the HTTP server never reads a body past its declared length.
     """
 
     def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
