@@ -7,3 +7,19 @@
 - :mod:`producer.ui.routes`: video and thumbnail files for the page; request guards.
 - :mod:`producer.ui.uploads`: checks on files the browser sends.
 """
+
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+
+
+def import_gradio() -> ModuleType:
+    """``gradio``, with its analytics off (no calls home) and Gradio 3's pkg_resources warning
+    silenced; ImportError when the ``ui`` extra is missing."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    import gradio
+
+    return gradio

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from common.errors import InvalidInputError
-from common.schemas import JobResult
+from common.schemas import JobResult, JobStatus
 from common.scorers.specs import scorer_spec
 from producer.client import VIDEO_EXTENSIONS, Client, Job, JobTimeoutError
 from producer.exports import FORMATS, export_file_name, export_result
-from producer.ui import formatting
+from producer.ui import formatting, import_gradio
 from producer.ui.routes import thumbnail_url, video_url
 from producer.ui.uploads import check_upload_size, check_uploaded_path, upload_dir
 
 log = logging.getLogger(__name__)
 
-#: Seconds between progress updates on the page.
+#: Seconds between progress updates on the page. Gradio 3 gives each step of a queued event
+#: 5 s (its internal HTTP call's timeout), so slow work runs in a thread and the event yields.
 POLL_S = 0.5
 #: Recent jobs listed at most.
 RECENT_JOBS = 25
@@ -36,10 +38,30 @@ SAMPLE_KEY = "samples/physics-lecture.mp4"
 JobView = tuple[Any, Any, Any, Any, Any, Any]
 
 
+T = TypeVar("T")
+
+
 def _skip() -> Any:
-    import gradio as gr
+    gr = import_gradio()
 
     return gr.update()
+
+
+def _in_thread(pool: ThreadPoolExecutor, work: Callable[..., T], *args: Any) -> Iterator[Future[T]]:
+    """Run ``work`` in ``pool``; yield (nothing useful) every :data:`POLL_S` while it runs, then
+    yield its future once, done. A Gradio generator passes the first yields on as keep-alives."""
+    future = pool.submit(work, *args)
+    while not wait([future], timeout=POLL_S).done:
+        yield future
+    yield future
+
+
+def _poll(job: Job) -> tuple[JobResult | None, JobStatus | None]:
+    """The result if the job finishes within :data:`POLL_S`, else its status."""
+    try:
+        return job.wait(timeout=POLL_S, poll_interval=0.2), None
+    except JobTimeoutError:
+        return None, job.status()
 
 
 class PageActions:
@@ -93,7 +115,7 @@ class PageActions:
 
     def refresh_lists(self) -> tuple[Any, Any]:
         """New choices for the bucket picker and the recent-jobs list."""
-        import gradio as gr
+        gr = import_gradio()
 
         try:
             return gr.update(choices=self.bucket_choices()), gr.update(choices=self.recent_jobs())
@@ -101,31 +123,38 @@ class PageActions:
             log.exception("listing the store failed")
             return gr.update(), gr.update()
 
-    def sample_lecture(self, query: str | None) -> tuple[Any, Any, Any]:
+    def _store_sample_lecture(self) -> None:
+        bucket = self.client.settings.videos_bucket
+        if not self.client.store.exists(bucket, SAMPLE_KEY):
+            from producer.sample_lecture import make_lecture
+
+            with tempfile.TemporaryDirectory(prefix="seglocate-sample-") as tmp:
+                path = Path(tmp) / "physics-lecture.mp4"
+                make_lecture(path)
+                self.client.store.put_file(bucket, SAMPLE_KEY, path)
+
+    def sample_lecture(self, query: str | None) -> Iterator[tuple[Any, Any, Any]]:
         """Put the generated sample lecture in the videos bucket (once) and pick it.
 
-        Returns updates for the bucket picker, the query box (a query that finds something,
+        Yields updates for the bucket picker, the query box (a query that finds something,
         when it was empty) and the status line.
         """
-        import gradio as gr
+        gr = import_gradio()
 
-        bucket = self.client.settings.videos_bucket
+        skip = _skip()
+        with ThreadPoolExecutor(1) as pool:
+            for future in _in_thread(pool, self._store_sample_lecture):
+                if not future.done():
+                    yield skip, skip, "Making the sample lecture (about 20 seconds)..."
         try:
-            if not self.client.store.exists(bucket, SAMPLE_KEY):
-                from producer.sample_lecture import make_lecture
-
-                with tempfile.TemporaryDirectory(prefix="seglocate-sample-") as tmp:
-                    path = Path(tmp) / "physics-lecture.mp4"
-                    make_lecture(path)
-                    self.client.store.put_file(bucket, SAMPLE_KEY, path)
-            return (
+            future.result()
+            yield (
                 gr.update(choices=self.bucket_choices(), value=[SAMPLE_KEY]),
                 gr.update(value=query or "free-body diagram"),
                 "Sample lecture picked (2 minutes of physics slides). Press **Find**.",
             )
         except Exception as exc:
-            log.exception("sample lecture")
-            return gr.update(), gr.update(), self._error_view(exc)[1]
+            yield skip, skip, self._error_view(exc)[1]
 
     # --- one job ------------------------------------------------------------------------------
 
@@ -199,8 +228,13 @@ class PageActions:
 
     def find(self, *inputs: Any) -> Iterator[JobView]:
         """Submit from the form's ``inputs`` (see :meth:`submit`), then stream the job's view."""
+        skip = _skip()
+        with ThreadPoolExecutor(1) as pool:
+            for future in _in_thread(pool, self.submit, *inputs):
+                if not future.done():  # uploads are hashed and stored first
+                    yield None, "Preparing the job (storing the videos)...", skip, skip, skip, skip
         try:
-            job = self.submit(*inputs)
+            job = future.result()
         except Exception as exc:
             yield self._error_view(exc)
             return
@@ -221,15 +255,22 @@ class PageActions:
     def watch(self, job: Job) -> Iterator[JobView]:
         """Progress updates until the job has a result, then the result."""
         skip = _skip()
+        keep_alive = (job.job_id, skip, skip, skip, skip, skip)
         try:
-            while True:
-                try:
-                    result = job.wait(timeout=POLL_S, poll_interval=0.2)
-                    break
-                except JobTimeoutError:
-                    status = formatting.status_markdown(job.status())
-                    yield job.job_id, status, skip, skip, skip, skip
-            yield self.result_view(result)
+            with ThreadPoolExecutor(1) as pool:
+                while True:
+                    for future in _in_thread(pool, _poll, job):
+                        if not future.done():
+                            yield keep_alive
+                    result, status = future.result()
+                    if result is not None:
+                        break
+                    assert status is not None
+                    yield job.job_id, formatting.status_markdown(status), skip, skip, skip, skip
+                for view in _in_thread(pool, self.result_view, result):
+                    if not view.done():
+                        yield keep_alive
+                yield view.result()
         except Exception as exc:
             yield self._error_view(exc, job.job_id)
 

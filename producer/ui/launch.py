@@ -6,11 +6,11 @@ import ipaddress
 import os
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 from common.errors import InvalidInputError
 from common.settings import Settings
+from producer.ui import import_gradio
 
 #: Shown when the extra is missing.
 INSTALL_HINT = "the web page needs the ui extra: pip install 'seglocate[ui]' (make demo does)"
@@ -56,10 +56,8 @@ def access_notice(host: str, port: int, auth: bool) -> tuple[str, str | None]:
 
 def run_ui(settings: Settings, host: str, port: int) -> int:
     """Build the page on a :class:`Client` from ``settings`` and serve it until interrupted."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # Gradio 3
     try:
-        import gradio  # noqa: F401
+        import_gradio()
     except ImportError:
         print(f"seglocate: error: {INSTALL_HINT}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.scorers.specs import SPECS
-from producer.ui import formatting
+from producer.ui import formatting, import_gradio
 from producer.ui.callbacks import PageActions
 from producer.ui.uploads import safe_file_component
 
@@ -66,7 +66,7 @@ footer { display: none !important; }
 
 def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
     """The Gradio Blocks of the page. ``where`` tells who can reach it (shown under the title)."""
-    import gradio as gr
+    gr = import_gradio()
 
     scorers = [name for name in SPECS if name != "null-benchmark"]
     if default_scorer not in scorers:
@@ -147,10 +147,15 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
             fps, window, stride, top_k, min_score, scorer,
         ]  # fmt: skip
         searching = find.click(actions.find, inputs=form, outputs=view)
-        query.submit(actions.find, inputs=form, outputs=view)
+        typing_done = query.submit(actions.find, inputs=form, outputs=view)
         opening = reopen.click(actions.open_job, inputs=[recent], outputs=view)
+        # Not queued: it must run while a search holds a queue slot, and may take over 5 s.
         cancel.click(
-            actions.cancel, inputs=[job_id], outputs=view, cancels=[searching, opening], queue=False
+            actions.cancel,
+            inputs=[job_id],
+            outputs=view,
+            cancels=[searching, typing_done, opening],
+            queue=False,
         )
         refresh.click(actions.refresh_lists, outputs=[picks, recent], queue=False)
         sample.click(actions.sample_lecture, inputs=[query], outputs=[picks, query, status])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InvalidInputError
+from producer.ui import import_gradio
 
 
 def upload_dir() -> Path:
@@ -42,7 +43,7 @@ def check_upload_size(path: Path, max_mb: int, label: str) -> None:
 
 def safe_file_component(**kwargs: Any):
     """A ``gr.File`` that accepts only files uploaded through the page (see module docstring)."""
-    import gradio as gr
+    gr = import_gradio()
 
     class UploadedFiles(gr.File):
         def get_block_name(self) -> str:  # the browser draws it as a plain File
