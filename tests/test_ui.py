@@ -222,7 +222,7 @@ def test_cancel_on_the_page_stops_a_running_job_and_shows_it_cancelled(tmp_path,
     job = actions.client.submit([lecture[0]], "free-body diagram", scorer="ocr")
     job_id, status, *_ = actions.cancel(job.job_id)
     assert job_id == job.job_id
-    assert status.startswith("**Cancelled**"), status
+    assert status.startswith("**Cancelled**: stopped before any clip was found"), status
     assert job.result().status == JobState.cancelled
     job._dispatcher.thread.join(timeout=60)  # the background steps stop at their next check
     assert not job._dispatcher.thread.is_alive()

@@ -89,6 +89,8 @@ def result_summary(result: JobResult) -> str:
     query = result.query.text or ("an image" if result.query.image else "a clip")
     n = len(result.clips)
     found = f"{n} clip{'s' if n != 1 else ''}" if n else "no clip scored above the minimum score"
+    if result.status == JobState.cancelled:
+        found = f"{found} before it stopped" if n else "stopped before any clip was found"
     lines = [
         f"**{_STATE_WORDS[result.status]}**: {found} for *{html.escape(query)}* "
         f"(scorer {result.scorer.name})"
