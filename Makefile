@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast lint bench services-up services-down
+.PHONY: setup demo test test-fast lint bench services-up services-down ui
 
 setup:
 	@VENV=$(VENV) bash infra/setup.sh
@@ -11,6 +11,7 @@ demo: setup
 	@VENV=$(VENV) bash infra/demo.sh
 
 test: setup
+	@VENV=$(VENV) bash infra/setup.sh browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 test-fast: setup
@@ -23,3 +24,7 @@ lint: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.run_all
+
+# The web page on the demo's store (make demo first to have a lecture and a job to reopen).
+ui: setup
+	SEGLOCATE_DATA_DIR=$(CURDIR)/.demo/store HF_HUB_OFFLINE=1 $(VENV)/bin/seglocate ui

@@ -276,6 +276,9 @@ class VideoResult(_Model):
     clips: list[Clip] = Field(default_factory=list)
     #: Every window's score: the saliency curve.
     windows: list[WindowScore] = Field(default_factory=list)
+    #: Frames per second of the video stream (ffprobe's average rate, e.g. 29.97002997 for NTSC);
+    #: None where unknown (failed videos, results written before this field existed).
+    frame_rate: float | None = None
 
 
 class JobResult(_Model):

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     index_cache_dir: Path = Field(
         default_factory=lambda: default_data_dir().parent / "seglocate-index"
     )
+    #: Login of the web page (``seglocate ui``) as ``user:password``; unset: no login.
+    ui_auth: SecretStr | None = None
+    #: Largest file the web page accepts (a video, a query image or clip), megabytes.
+    ui_max_upload_mb: int = Field(default=2048, ge=1)
 
     @field_validator("embedder")
     @classmethod

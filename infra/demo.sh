@@ -16,3 +16,4 @@ echo "demo: seglocate locate .demo/lecture.mp4 --query \"$QUERY\" --scorer ocr"
 "$VENV/bin/seglocate" locate .demo/lecture.mp4 --query "$QUERY" --scorer ocr --top-k 3 --json .demo/result.json
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 printf 'demo: done in %d.%01d s (result also in .demo/result.json)\n' $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))
+echo "demo: to search and watch it in your browser: make ui (then open http://127.0.0.1:7860)"

@@ -13,6 +13,8 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # the TLS tests make 
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)  # the metrics tests scrape workers
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
+# `setup.sh browser` (make test): Debian's Chromium for the web page's browser tests.
+if [ "${1:-}" = browser ]; then [ -x /usr/bin/chromium ] || need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} (apt)"
     SUDO=""
@@ -29,6 +31,6 @@ stamp="$VENV/.seglocate-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing Python packages (torch 2.14.1 + torchvision 0.29.1 come from local disk here)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev,text-embed]'  # text-embed: the recall tests
+    "$VENV/bin/python" -m pip install -q -e '.[dev,ui,text-embed]'  # text-embed: the recall tests
     touch "$stamp"
 fi

@@ -84,6 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("job_id")
     resume = sub.add_parser("resume", help="re-enqueue a stalled job's missing work")
     resume.add_argument("job_id")
+    export = sub.add_parser("export", help="write a finished job's clips as qvh, vtt, edl or csv")
+    export.add_argument("job_id")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=("qvh", "vtt", "edl", "csv"),
+        help="qvh (moment-retrieval JSON lines), vtt (WebVTT chapters), "
+        "edl (CMX 3600 edit list), csv (one row per clip)",
+    )
+    export.add_argument("--out", type=Path, help="write here instead of standard output")
+    ui = sub.add_parser("ui", help="serve the web page (search videos, watch the answers)")
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     worker = sub.add_parser("worker", help="run a Celery worker (distributed mode)")
     worker.add_argument(
         "--queues", default="cpu,gpu", help="comma-separated queues (default cpu,gpu)"
@@ -198,6 +213,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_worker(settings, args.queues, args.gpus, args.concurrency, args.loglevel)
     if args.command in ("queue-depth", "stats"):
         return run_operator_command(args, settings)
+    if args.command == "ui":
+        from producer.ui.launch import run_ui
+
+        return run_ui(settings, args.host, args.port)
     from producer.client import Client
 
     client = Client(settings)
@@ -223,6 +242,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         _write_json(result, args.json)
         print_result(result, settings)
         return _exit_code(result)
+    if args.command == "export":
+        text = client.job(args.job_id).export(args.format)
+        if args.out is None:
+            sys.stdout.write(text)
+        else:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text, encoding="utf-8")
+            print(f"{args.format}: {args.out}", file=sys.stderr)
+        return 0
     if args.command == "cancel":
         job = client.job(args.job_id)
         if job.cancel():

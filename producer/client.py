@@ -123,6 +123,13 @@ class Job:
             if bar is not None:
                 bar.close()
 
+    def export(self, fmt: str) -> str:
+        """The result in format ``fmt``: ``qvh``, ``vtt``, ``edl`` or ``csv`` (see
+        :mod:`producer.exports`); raises :class:`JobNotFinishedError` while the job runs."""
+        from producer.exports import export_result
+
+        return export_result(self.result(), fmt)
+
     def resume(self) -> int:
         """Re-enqueue whatever the stored state says is missing (after a broker loss)."""
         return self.client._resume(self.job_id)

@@ -126,6 +126,7 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
         status=VideoState.succeeded,
         clips=clips,
         windows=windows,
+        frame_rate=manifest.probe.fps if manifest else None,
     )
     jobs.write_video_result(task.job_id, task.video_index, result)
     record.status = VideoState.succeeded
