@@ -335,7 +335,7 @@ def run(args: argparse.Namespace) -> str:
     memory = ""
     if device.type == "cuda":
         memory = f"Weights: {torch.cuda.memory_allocated(device) / 2**30:.1f} GiB."
-    options = {"max_batch_tokens": args.max_batch_tokens, "frame_max_pixels": args.frame_size**2}
+    options = {"max_batch_tokens": args.max_batch_tokens, "frame_pixels": str(args.frame_size**2)}
     label = "tiny" if args.tiny else args.model
     batched = Qwen3VLScorer.from_components(
         model,

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     #: TESTING ONLY: a worker process exits abruptly when it ingests a video whose name
     #: contains this text (simulates a poison message). Never set in production.
     fault_crash_on_video: str | None = None
+    #: Frame size the qwen3-vl reranker is shown, the default of new jobs: ``official`` (up to
+    #: 768 tokens per pair of frames, as the official pipeline), ``fast`` (448x448 px, a
+    #: quarter of the tokens) or a pixel count per frame.
+    frame_pixels: str = "official"
+    #: Commit, branch or tag of a hub model id (``SEGLOCATE_MODEL``); unset: the known-good
+    #: commit pinned for the official checkpoints (``main`` follows the hub).
+    model_revision: str | None = None
 
     @field_validator("s3_endpoint")
     @classmethod
@@ -72,6 +79,17 @@ class Settings(BaseSettings):
                 f"SEGLOCATE_S3_ENDPOINT must start with http:// or https://, got {value!r}"
             )
         return value.rstrip("/")
+
+    @field_validator("frame_pixels")
+    @classmethod
+    def _frame_pixels_preset(cls, value: str) -> str:
+        from common.errors import InvalidInputError
+        from common.scorers.qwen3_vl_frames import parse_frame_pixels
+
+        try:
+            return parse_frame_pixels(value)
+        except InvalidInputError as exc:
+            raise ValueError(f"SEGLOCATE_FRAME_PIXELS {value!r}: {exc.reason}") from None
 
     @property
     def embedded(self) -> bool:

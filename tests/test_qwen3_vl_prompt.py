@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.scorers.qwen3_vl_frames import thin_frames, video_frame_budget
 from common.scorers.qwen3_vl_prompt import (
     DEFAULT_INSTRUCTION,
     IMAGE_MAX_PIXELS,
@@ -29,8 +30,6 @@ from common.scorers.qwen3_vl_prompt import (
     timestamp_text,
     tokens_per_frame_group,
     truncate_ids,
-    uniform_subsample,
-    video_frame_max_pixels,
 )
 
 UNEXPANDED_VIDEO = f"{VISION_START}{VIDEO_PAD}{VISION_END}"
@@ -95,6 +94,19 @@ def test_frames_shrink_to_the_budget_keeping_aspect_and_multiples_of_32() -> Non
     assert (height, width) == (320, 576)
     assert height * width <= 448 * 448
     assert height % 32 == 0 and width % 32 == 0
+    # 1080p at the official cap: 640x1152, 720 tokens per pair of frames.
+    assert patch_aligned_size(1080, 1920, min_pixels=IMAGE_MIN_PIXELS, max_pixels=786_432) == (
+        640,
+        1152,
+    )
+
+
+def test_sides_are_rounded_not_floored_within_the_budget() -> None:
+    # 470 / 32 = 14.7 rounds up to 15: qwen-vl-utils rounds sides before fitting the area.
+    assert patch_aligned_size(470, 470, min_pixels=IMAGE_MIN_PIXELS, max_pixels=786_432) == (
+        480,
+        480,
+    )
 
 
 def test_tiny_images_grow_to_the_minimum() -> None:
@@ -111,8 +123,10 @@ def test_empty_or_extreme_images_are_rejected(height: int, width: int) -> None:
 
 
 def test_long_videos_share_the_total_pixel_budget() -> None:
-    assert video_frame_max_pixels(6, 448 * 448, 7_864_320) == 448 * 448
-    assert video_frame_max_pixels(64, 768 * 1024, 7_864_320) == 245_760
+    assert video_frame_budget(6, 131_072, 448 * 448, 7_864_320) == 448 * 448
+    assert video_frame_budget(64, 131_072, 768 * 1024, 7_864_320) == 245_760
+    # Never below 1.05 x the minimum, however many frames share the budget.
+    assert video_frame_budget(640, 131_072, 768 * 1024, 7_864_320) == 137_625
 
 
 def test_frame_counts_pad_to_even_by_repeating_the_last() -> None:
@@ -121,10 +135,10 @@ def test_frame_counts_pad_to_even_by_repeating_the_last() -> None:
 
 
 def test_long_frame_lists_are_subsampled_evenly_keeping_both_ends() -> None:
-    picked = uniform_subsample(100, 64)
+    picked = thin_frames(100, 64)
     assert len(picked) == 64 and picked[0] == 0 and picked[-1] == 99
     assert picked == sorted(set(picked))
-    assert uniform_subsample(5, 64) == [0, 1, 2, 3, 4]
+    assert thin_frames(5, 64) == [0, 1, 2, 3, 4]
 
 
 def test_six_frames_at_1_fps_read_half_two_and_a_half_four_and_a_half_seconds() -> None:

@@ -76,6 +76,7 @@ def finalize_job(ctx: PipelineContext, task: JobTask) -> None:
         clips=clips,
         videos=videos,
         created_at=spec.created_at,
+        frame_pixels=spec.options.frame_pixels,
     )
     write_model(ctx.store, ctx.settings.results_bucket, keys.result_json(spec.job_id), result)
     ctx.store.delete(ctx.settings.work_bucket, keys.active_job(spec.job_id))
