@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import time
 
-from benchmarks import bench_cache, bench_ingest, bench_memory, bench_ocr, bench_queue
+from benchmarks import (
+    bench_cache,
+    bench_frames,
+    bench_ingest,
+    bench_memory,
+    bench_ocr,
+    bench_queue,
+)
 from benchmarks._util import machine_description, update_doc
 
 
@@ -13,7 +20,7 @@ def main() -> None:
     machine = machine_description()
     print(f"machine: {machine}")
     results = {}
-    for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr):
+    for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr, bench_frames):
         print(f"\n== {module.__name__} ==", flush=True)
         results[module.__name__] = module.main()
     import torch
