@@ -471,7 +471,9 @@ def load_benchmark() -> Any:
     return bench
 
 
-def test_benchmark_dry_run_measures_both_ways_and_updates_its_section(tmp_path: Path) -> None:
+def test_benchmark_dry_run_measures_both_presets_both_ways_and_updates_its_section(
+    tmp_path: Path,
+) -> None:
     bench = load_benchmark()
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nOther notes.\n", encoding="utf-8")
@@ -481,7 +483,21 @@ def test_benchmark_dry_run_measures_both_ways_and_updates_its_section(tmp_path: 
     assert "Other notes." in text
     assert text.count("<!-- reranker_throughput_tiny -->") == 1
     assert "architecture on CPU" in text
-    assert "| batched (ours) | 4 | 1 |" in text and "| one pair per pass | 2 | 2 |" in text
+    for preset in ("official", "fast"):
+        assert f"| {preset} | batched (ours) | 4 | 1 |" in text
+        assert f"| {preset} | one pair per pass | 2 | 2 |" in text
+        assert f"`{preset}`: batched scoring is " in text
+    # A 640x360 source: 352x640 frames at official (220 tokens a pair), 320x576 at fast (180).
+    assert "`official`: frames 640x352 px (220 tokens a pair of frames)" in text
+    assert "`fast`: frames 576x320 px (180 tokens a pair of frames)" in text
+
+
+def test_benchmark_peak_comes_from_the_gpu_name_unless_given() -> None:
+    bench = load_benchmark()
+    assert bench.peak_tflops("NVIDIA H200", None) == 989.0
+    assert bench.peak_tflops("NVIDIA H100 PCIe", None) == 756.0
+    assert bench.peak_tflops("Some Future GPU", None) == bench.DEFAULT_PEAK_TFLOPS
+    assert bench.peak_tflops("NVIDIA H200", 500.0) == 500.0
 
 
 def test_benchmark_without_cuda_exits_with_a_message(
