@@ -69,7 +69,7 @@ WINDOW_MAX_FRAMES = 64
 #: Fewest frames a window is shown with.
 WINDOW_MIN_FRAMES = 4
 #: JPEG quality of stored model frames: 4:4:4 chroma at 95 keeps coloured slide text intact
-#: (mean error about 0.4 on 0-255 against the unstored frame).
+#: (mean error under 1 on 0-255 against the unstored frame: 0.7 on a 1080p lecture).
 MODEL_JPEG_QUALITY = 95
 
 #: Named presets and their per-frame caps, pixels.
