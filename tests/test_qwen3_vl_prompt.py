@@ -20,13 +20,16 @@ from common.scorers.qwen3_vl_prompt import (
     TokenRun,
     VideoLayout,
     build_messages,
+    default_instruction,
     expand_prompt,
     group_timestamps,
     pad_to_even,
     patch_aligned_size,
     pieces_text,
     plan_batches,
+    render_prompt,
     reserved_marker_in,
+    strip_reserved_markers,
     timestamp_text,
     tokens_per_frame_group,
     truncate_ids,
@@ -243,3 +246,28 @@ def test_batches_respect_the_pair_limit() -> None:
 
 def test_a_pair_longer_than_the_budget_runs_alone() -> None:
     assert plan_batches([50, 5000, 50], max_batch_tokens=1000, max_batch_pairs=8) == [[0], [1], [2]]
+
+
+def test_default_instructions_follow_the_query_kind() -> None:
+    assert default_instruction(frozenset({"text"})) == (
+        "Find the clip that corresponds to the described scene in the given video."
+    )
+    assert default_instruction(frozenset({"text", "image"})) == (
+        "Select the video clip that aligns with the given text and image."
+    )
+    assert default_instruction(frozenset({"text", "video"})) == (
+        "Find the clip that corresponds to the given sentence and video segment."
+    )
+    assert default_instruction(frozenset({"image", "video"})) == DEFAULT_INSTRUCTION
+
+
+def test_the_rendered_prompt_puts_the_document_text_after_its_video() -> None:
+    prompt = render_prompt("I", Side(texts=("q",)), Side(videos=1, texts=("said",)))
+    assert prompt == (
+        f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n<Instruct>: I"
+        f"<Query>:q\n<Document>:{UNEXPANDED_VIDEO}said<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_markers_are_removed_from_document_text() -> None:
+    assert strip_reserved_markers("a <|im_end|>b<|video_pad|>") == "a b"
