@@ -38,3 +38,11 @@ def small_clip(seconds: float, fps: float, size: str = "320x180") -> Path:
     ]  # fmt: skip
     cached(path, lambda tmp: ffmpeg(*args, str(tmp)))
     return path
+
+
+def lecture_1080p(minutes: float, fps: int = 25) -> tuple[Path, list[SlideSpan]]:
+    """A 1080p H.264 slide lecture with a moving inset, 10 s GOP, ``fps`` frames per second."""
+    slides = lecture_slides(minutes)
+    path = BENCH_DIR / f"lecture-{minutes:g}min-1080p-{fps}fps.mp4"
+    cached(path, lambda tmp: make_lecture(tmp, slides, size=(1920, 1080), fps=fps, gop_seconds=10))
+    return path, slide_spans(slides)

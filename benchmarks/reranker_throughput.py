@@ -1,21 +1,26 @@
-"""Reranker throughput: our batched scoring against one pair per forward pass, on one GPU.
+"""Reranker throughput on one GPU: our batched scoring against one pair per forward pass,
+for each frame-size preset.
 
 Builds a randomly initialised Qwen3-VL with the real 2B or 8B architecture (config values
 only, no weights downloaded) in bf16, wraps it in :class:`Qwen3VLScorer` with the tiny
 offline tokenizer of ``tests/qwen_tiny.py`` (only the LM head's vocabulary size matters for
-speed), and scores 5 s windows at 1 fps of 448x448 frames against a text query:
+speed), and scores 5 s windows at 1 fps of a 1920x1080 source against a text query, frames
+sized as each preset sizes them (``official``: 640x1152 px, 720 tokens a pair of frames;
+``fast``: 320x576 px, 180 tokens):
 
-- ``batched``: ``Qwen3VLScorer``'s token-budget batching, left-padded (ours);
+- ``batched``: ``Qwen3VLScorer``'s token-budget batching, left-padded (ours; on CUDA the
+  budget comes from the free memory);
 - ``one pair``: the same code with one pair per forward pass (the official wrapper's way).
 
-It prints pairs/s, tokens/s and model FLOP utilisation (against ``--peak-tflops``, default
-790 TFLOP/s of dense bf16 on an H100), and writes or updates a section of
-``docs/benchmarks.md`` named after the model and the device.
+It prints pairs/s, tokens/s, the share of the bf16 FLOP ceiling (model FLOPs per second over
+the GPU's dense bf16 peak, ``--peak-tflops``, by default looked up from the GPU's name) and
+the speed-up of batching, and writes or updates a section of ``docs/benchmarks.md`` named
+after the model.
 
 Usage (from the repository root)::
 
     python -m benchmarks.reranker_throughput --model 8b
-    python -m benchmarks.reranker_throughput --model 2b --windows 256 --peak-tflops 989
+    python -m benchmarks.reranker_throughput --model 2b --windows 256 --presets official
     python -m benchmarks.reranker_throughput --dry-run   # tiny model on CPU: checks the script
 
 Without CUDA (and without ``--dry-run`` / ``--device cpu``) it exits with status 2 and a
@@ -104,6 +109,21 @@ COMMON_VISION = {
 }
 #: The query every window is scored against.
 QUERY_TEXT = "the teacher draws a free-body diagram of a block on an inclined plane"
+#: Dense bf16 peak of known GPUs, TFLOP/s (datasheet figures without sparsity), by name part;
+#: the first match wins.
+PEAK_TFLOPS = (
+    ("H100 PCIe", 756.0),
+    ("H200", 989.0),
+    ("H100", 989.0),
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10", 125.0),
+    ("RTX 4090", 165.0),
+)
+#: Peak assumed for a GPU not in :data:`PEAK_TFLOPS`, TFLOP/s.
+DEFAULT_PEAK_TFLOPS = 790.0
 
 
 class BenchmarkError(Exception):
@@ -114,6 +134,7 @@ class BenchmarkError(Exception):
 class Run:
     """One way of scoring, measured."""
 
+    preset: str
     name: str
     pairs: int
     seconds: float
@@ -143,10 +164,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--windows", type=int, default=128, help="windows scored batched")
     parser.add_argument("--single-windows", type=int, default=32, help="windows scored one by one")
     parser.add_argument("--frames", type=int, default=5, help="frames per window (1 fps)")
-    parser.add_argument("--frame-size", type=int, default=448, help="frame side, pixels")
+    parser.add_argument(
+        "--source", default="1920x1080", help="source video size WxH the presets size frames from"
+    )
+    parser.add_argument(
+        "--presets", default="official,fast", help="frame-size presets, comma-separated"
+    )
     parser.add_argument("--max-batch-tokens", type=int, default=None)
     parser.add_argument("--max-batch-pairs", type=int, default=64)
-    parser.add_argument("--peak-tflops", type=float, default=790.0, help="dense bf16 peak")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="dense bf16 peak (default: by GPU name)"
+    )
     parser.add_argument("--attn", default=None, help="attention implementation (default: auto)")
     parser.add_argument("--doc", type=Path, default=None, help="markdown file to update")
     parser.add_argument("--no-doc", action="store_true", help="print only")
@@ -157,10 +185,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.dry_run:
         args.tiny, args.device, args.no_doc = True, "cpu", args.doc is None
         args.windows, args.single_windows = min(args.windows, 4), min(args.single_windows, 2)
-        args.frame_size = min(args.frame_size, 64)
+        args.source = "640x360"
     if args.doc is None and not args.tiny:
         args.doc = DOC_PATH
+    args.presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     return args
+
+
+def peak_tflops(device_name: str, given: float | None) -> float:
+    """``given``, else the dense bf16 peak of ``device_name`` (:data:`PEAK_TFLOPS`)."""
+    if given is not None:
+        return given
+    return next((peak for part, peak in PEAK_TFLOPS if part in device_name), DEFAULT_PEAK_TFLOPS)
 
 
 def build_model(args: argparse.Namespace, processor: Any) -> tuple[Any, str]:
@@ -196,16 +232,17 @@ def build_model(args: argparse.Namespace, processor: Any) -> tuple[Any, str]:
     return model.eval(), attn
 
 
-def make_windows(count: int, frames: int, size: int) -> list[Any]:
-    """``count`` windows of ``frames`` frames at 1 fps, ``size`` x ``size`` pixels of noise."""
+def make_windows(count: int, frames: int, size: tuple[int, int]) -> list[Any]:
+    """``count`` windows of ``frames`` frames at 1 fps of ``size`` (height, width) px noise."""
     import numpy as np
     from PIL import Image
 
     from common.scorers.base import SampledFrame, WindowInput
 
+    height, width = size
     rng = np.random.default_rng(0)
     pool = [
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(8)
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)) for _ in range(8)
     ]
     windows = []
     for number in range(count):
@@ -256,61 +293,90 @@ def pair_flops(config: Any, tokens: int, groups: int, group_side_patches: tuple[
     return float(language + vision.depth * (2 * per_patch * patches + attention) + embed + merger)
 
 
-def measure(name: str, scorer: Any, query: Any, windows: list[Any], config: Any, side: int) -> Run:
+def measure(
+    preset: str, name: str, scorer: Any, query: Any, windows: list[Any], config: Any
+) -> Run:
     """Score ``windows`` once (after a warm-up) and time it."""
     import torch
+
+    from common.scorers.qwen3_vl_frames import window_frame_positions
 
     scorer.score_windows(query, windows[: scorer.max_batch_pairs], None)  # warm-up: one batch
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     started = time.perf_counter()
     scorer.score_windows(query, windows, None)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     stats = scorer.last_stats
     ids = scorer.pair_token_ids(query, windows)
-    groups = (len(windows[0].frames) + 1) // 2
-    patches = (side // 16, side // 16)
+    groups = len(window_frame_positions(len(windows[0].frames))) // 2
+    height, width = windows[0].frames[0].image.height, windows[0].frames[0].image.width
+    patches = (height // 16, width // 16)
     flops = sum(pair_flops(config, len(row), groups, patches) for row in ids)
-    return Run(name, len(windows), seconds, stats.tokens, stats.padded_tokens, stats.batches, flops)
+    return Run(
+        preset, name, len(windows), seconds, stats.tokens, stats.padded_tokens, stats.batches,
+        flops,
+    )  # fmt: skip
 
 
-def table(runs: Sequence[Run], peak_tflops: float) -> str:
+def table(runs: Sequence[Run], peak: float) -> str:
     lines = [
-        "| scoring | pairs | batches | pairs/s | tokens/s | padded tokens | TFLOP/s | MFU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| preset | scoring | pairs | batches | pairs/s | tokens/s | padded tokens | TFLOP/s "
+        "| share of bf16 peak |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         lines.append(
-            f"| {run.name} | {run.pairs} | {run.batches} | {run.pairs_per_second:.1f} | "
-            f"{run.tokens_per_second:,.0f} | {run.padded_tokens:,} | "
-            f"{run.flops / run.seconds / 1e12:.1f} | {run.utilisation(peak_tflops):.1%} |"
+            f"| {run.preset} | {run.name} | {run.pairs} | {run.batches} | "
+            f"{run.pairs_per_second:.1f} | {run.tokens_per_second:,.0f} | "
+            f"{run.padded_tokens:,} | {run.flops / run.seconds / 1e12:.1f} | "
+            f"{run.utilisation(peak):.1%} |"
         )
     return "\n".join(lines)
 
 
 def section(
-    args: argparse.Namespace, device_name: str, attn: str, runs: Sequence[Run], extra: str
+    args: argparse.Namespace,
+    device_name: str,
+    attn: str,
+    runs: Sequence[Run],
+    peak: float,
+    extra: Sequence[str],
 ) -> str:
     import torch
     import transformers
 
+    from common.scorers.qwen3_vl_frames import window_frame_positions
+
     label = "tiny" if args.tiny else args.model.upper()
-    speedup = runs[0].pairs_per_second / runs[1].pairs_per_second
     precision = "bf16" if args.device.startswith("cuda") else "fp32"
+    shown = len(window_frame_positions(args.frames))
+    speedups = []
+    for preset in args.presets:
+        batched, single = (r for r in runs if r.preset == preset)
+        speedup = batched.pairs_per_second / single.pairs_per_second
+        speedups.append(
+            f"`{preset}`: batched scoring is {speedup:.1f}x the one-pair-per-pass rate."
+        )
     return "\n".join(
         [
             f"## Reranker throughput: Qwen3-VL-Reranker-{label} architecture on {device_name}",
             "",
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by "
-            f"`python -m benchmarks.reranker_throughput` (random weights, {precision}, "
+            f"`python -m benchmarks.reranker_throughput{' --dry-run' if args.dry_run else ''}"
+            f"{'' if args.tiny else ' --model ' + args.model}` (random weights, {precision}, "
             f"{attn} attention, torch {torch.__version__}, "
             f"transformers {transformers.__version__}).",
-            f"Windows: {args.frames} frames at 1 fps, {args.frame_size}x{args.frame_size} px; "
-            f"text query; MFU against {args.peak_tflops:g} TFLOP/s. {extra}",
+            f"Windows: {args.frames} frames at 1 fps (shown as {shown}), "
+            f"frames of a {args.source} source sized by each preset; text query; share of the "
+            f"dense bf16 peak of {peak:g} TFLOP/s.",
             "",
-            table(runs, args.peak_tflops),
+            table(runs, peak),
             "",
-            f"Batched scoring is {speedup:.1f}x the one-pair-per-pass rate.",
+            *extra,
+            *speedups,
         ]
     )
 
@@ -326,49 +392,55 @@ def run(args: argparse.Namespace) -> str:
         )
     from common.scorers.base import LoadedQuery
     from common.scorers.qwen3_vl import Qwen3VLScorer
+    from common.scorers.qwen3_vl_frames import (
+        parse_frame_pixels,
+        sampled_frame_size,
+        tokens_per_frame_pair,
+    )
     from tests.qwen_tiny import build_processor
 
+    width, height = (int(v) for v in args.source.lower().split("x"))
     processor = build_processor()
     model, attn = build_model(args, processor)
     device = torch.device(args.device)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    memory = ""
+    peak = peak_tflops(device_name, args.peak_tflops)
+    notes: list[str] = []
     if device.type == "cuda":
-        memory = f"Weights: {torch.cuda.memory_allocated(device) / 2**30:.1f} GiB."
-    options = {"max_batch_tokens": args.max_batch_tokens, "frame_max_pixels": args.frame_size**2}
+        notes.append(f"Weights: {torch.cuda.memory_allocated(device) / 2**30:.1f} GiB.")
     label = "tiny" if args.tiny else args.model
-    batched = Qwen3VLScorer.from_components(
-        model,
-        processor,
-        model_id=f"random-{label}",
-        max_batch_pairs=args.max_batch_pairs,
-        **options,
-    )
-    single = Qwen3VLScorer.from_components(
-        model, processor, model_id=f"random-{label}", max_batch_pairs=1, **options
-    )
     query = LoadedQuery(text=QUERY_TEXT)
-    windows = make_windows(max(args.windows, args.single_windows), args.frames, args.frame_size)
-    runs = [
-        measure(
-            "batched (ours)", batched, query, windows[: args.windows], model.config, args.frame_size
-        ),
-        measure(
-            "one pair per pass",
-            single,
-            query,
-            windows[: args.single_windows],
-            model.config,
-            args.frame_size,
-        ),
-    ]
+    runs: list[Run] = []
+    for preset in args.presets:
+        preset = parse_frame_pixels(preset)
+        size = sampled_frame_size(height, width, preset)
+        options = {"max_batch_tokens": args.max_batch_tokens, "frame_pixels": preset}
+        batched = Qwen3VLScorer.from_components(
+            model, processor, model_id=f"random-{label}", max_batch_pairs=args.max_batch_pairs,
+            **options,
+        )  # fmt: skip
+        single = Qwen3VLScorer.from_components(
+            model, processor, model_id=f"random-{label}", max_batch_pairs=1, **options
+        )
+        windows = make_windows(max(args.windows, args.single_windows), args.frames, size)
+        runs.append(
+            measure(preset, "batched (ours)", batched, query, windows[: args.windows], model.config)
+        )
+        runs.append(
+            measure(
+                preset, "one pair per pass", single, query, windows[: args.single_windows],
+                model.config,
+            )
+        )  # fmt: skip
+        tokens = runs[-2].tokens / runs[-2].pairs
+        notes.append(
+            f"`{preset}`: frames {size[1]}x{size[0]} px ({tokens_per_frame_pair(*size)} tokens "
+            f"a pair of frames), {tokens:.0f} tokens per pair; batch budget "
+            f"{batched.max_batch_tokens} tokens."
+        )
     if device.type == "cuda":
-        memory += f" Peak: {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB."
-    tokens = runs[0].tokens / runs[0].pairs
-    extra = (
-        f"{tokens:.0f} tokens per pair; batch budget {batched.max_batch_tokens} tokens. {memory}"
-    )
-    body = section(args, device_name, attn, runs, extra.strip())
+        notes.append(f"Peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB.")
+    body = section(args, device_name, attn, runs, peak, notes)
     print(body)
     return body
 

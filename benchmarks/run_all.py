@@ -6,6 +6,7 @@ import time
 
 from benchmarks import (
     bench_cache,
+    bench_frames,
     bench_index_libraries,
     bench_ingest,
     bench_memory,
@@ -22,7 +23,7 @@ def main() -> None:
     machine = machine_description()
     print(f"machine: {machine}")
     results = {}
-    for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr):
+    for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr, bench_frames):
         print(f"\n== {module.__name__} ==", flush=True)
         results[module.__name__] = module.main()
     # Library search: recall at 10/100/1,000 hours, the text embedder, and the library choice

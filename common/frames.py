@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from common import keys
 from common.errors import CorruptObjectError, ObjectNotFoundError, StoreFullError
 from common.schemas import VideoProbe
-from common.scorers.base import SampledFrame
+from common.scorers.base import FrameRequirements, SampledFrame
 from common.storage import ObjectStore, read_model_or_none, write_model
 from common.video import EncodedFrame
 
@@ -29,10 +29,36 @@ JPEG_QUALITY = 90
 FRAME_FORMAT_VERSION = 1
 
 
-def sampling_id(fps: float, max_pixels: int, size_multiple: int = 2) -> str:
-    """Cache key part for the sampling parameters (frames per second, pixel budget, rounding)."""
+def sampling_id(
+    fps: float,
+    max_pixels: int,
+    size_multiple: int = 2,
+    requirements: FrameRequirements | None = None,
+) -> str:
+    """Cache key part for the sampling parameters (frames per second, pixel budget, rounding).
+
+    With ``requirements`` (whose ``max_pixels`` and ``size_multiple`` win), the minimum size,
+    rounding rule, resampler and JPEG settings join the key when they differ from the
+    defaults, so frames sampled for different sizes or filters never share an entry.
+    """
+    extra = ""
+    if requirements is not None:
+        max_pixels, size_multiple = requirements.max_pixels, requirements.size_multiple
+        defaults = FrameRequirements(max_pixels=max_pixels)
+        if requirements.min_pixels != defaults.min_pixels:
+            extra += f"-min{requirements.min_pixels}"
+        if requirements.rounding != defaults.rounding:
+            extra += f"-{requirements.rounding}"
+        if requirements.resample != defaults.resample:
+            extra += f"-{requirements.resample}"
+        if (requirements.jpeg_quality, requirements.jpeg_subsampling) != (
+            defaults.jpeg_quality,
+            defaults.jpeg_subsampling,
+        ):
+            chroma = requirements.jpeg_subsampling.replace(":", "")
+            extra += f"-q{requirements.jpeg_quality}c{chroma}"
     rounding = "" if size_multiple == 2 else f"-m{size_multiple}"
-    return f"fps{fps:g}-px{max_pixels}{rounding}-v{FRAME_FORMAT_VERSION}"
+    return f"fps{fps:g}-px{max_pixels}{rounding}{extra}-v{FRAME_FORMAT_VERSION}"
 
 
 class FrameManifest(BaseModel):
@@ -55,9 +81,12 @@ class FrameManifest(BaseModel):
         return -(-len(self.frame_times) // self.frames_per_chunk)
 
 
-def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
+def encode_jpeg(
+    image: Image.Image, quality: int = JPEG_QUALITY, subsampling: str = "4:2:0"
+) -> bytes:
+    """``image`` as JPEG bytes (``quality`` 1-95; ``subsampling`` ``"4:2:0"`` or ``"4:4:4"``)."""
     buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality)
+    image.save(buf, format="JPEG", quality=quality, subsampling=subsampling)
     return buf.getvalue()
 
 
@@ -94,9 +123,11 @@ def write_frame_cache(
     max_pixels: int,
     probe: VideoProbe,
     frames: Iterable[SampledFrame | EncodedFrame],
+    jpeg_quality: int = JPEG_QUALITY,
+    jpeg_subsampling: str = "4:2:0",
 ) -> FrameManifest:
     """Store ``frames`` (images, or JPEGs from ffmpeg) chunk by chunk, bounded memory; write the
-    manifest last.
+    manifest last. Images are encoded with ``jpeg_quality`` and ``jpeg_subsampling``.
 
     If the store fills up, the chunks written so far are deleted (unless another writer
     completed the entry meanwhile) before :class:`StoreFullError` is raised: the space goes back
@@ -104,8 +135,9 @@ def write_frame_cache(
     """
     try:
         return _write_frame_cache(
-            store, bucket, content_hash, sampling, fps, max_pixels, probe, frames
-        )
+            store, bucket, content_hash, sampling, fps, max_pixels, probe, frames,
+            jpeg_quality, jpeg_subsampling,
+        )  # fmt: skip
     except StoreFullError:
         if read_manifest(store, bucket, content_hash, sampling) is None:
             for key in store.list_keys(bucket, keys.frames_prefix(content_hash, sampling)):
@@ -122,6 +154,8 @@ def _write_frame_cache(
     max_pixels: int,
     probe: VideoProbe,
     frames: Iterable[SampledFrame | EncodedFrame],
+    jpeg_quality: int,
+    jpeg_subsampling: str,
 ) -> FrameManifest:
     times: list[float] = []
     pending: list[tuple[int, bytes]] = []
@@ -133,7 +167,7 @@ def _write_frame_cache(
             jpeg = frame.jpeg
         else:
             size = frame.image.size
-            jpeg = encode_jpeg(frame.image)
+            jpeg = encode_jpeg(frame.image, jpeg_quality, jpeg_subsampling)
         times.append(frame.time)
         pending.append((frame.index, jpeg))
         if len(pending) == FRAMES_PER_CHUNK:

@@ -234,6 +234,7 @@ def job_result(
         videos=videos or [],
         created_at=spec.created_at,
         error=error,
+        frame_pixels=options.frame_pixels,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from common.errors import QueryError, VideoError
+from common.resize import flatten_alpha
 from common.schemas import VideoProbe
 from common.scorers.specs import ScorerSpec
 from common.video import probe_video
@@ -32,7 +33,8 @@ def _too_large(subject: str, pixels: int | None) -> QueryError:
 
 
 def decode_query_image(data: bytes, subject: str) -> Image.Image:
-    """The image in ``data`` as RGB, or a :class:`QueryError` naming ``subject`` and the reason.
+    """The image in ``data`` as RGB (transparency on white), or a :class:`QueryError` naming
+    ``subject`` and the reason.
 
     The size is checked from the header, before any pixel is decoded (decompression bombs).
     """
@@ -55,7 +57,8 @@ def decode_query_image(data: bytes, subject: str) -> Image.Image:
         raise QueryError(subject, f"not a readable image ({exc})") from None
     if image.width < 1 or image.height < 1:
         raise QueryError(subject, "image has no pixels")
-    return image.convert("RGB")
+    # Transparent parts on white, as the official Qwen3-VL loader shows them.
+    return flatten_alpha(image)
 
 
 def check_query_length(text: str | None, instruction: str | None, max_chars: int) -> None:

@@ -118,6 +118,10 @@ class JobOptions(_Model):
     #: Windows reranked after library recall, across the whole job (recalled windows and their
     #: neighbours), or ``"all"`` for the full scan (every window scored).
     recall: int | Literal["all"] = 200
+    #: Frame size the qwen3-vl reranker is shown: ``official`` (as the official pipeline: up to
+    #: 768 tokens per pair of frames), ``fast`` (448x448 px, a quarter of the tokens) or a
+    #: pixel count per frame. Frames are sampled and cached at this size.
+    frame_pixels: str = "official"
 
     @field_validator("recall", mode="before")
     @classmethod
@@ -126,6 +130,17 @@ class JobOptions(_Model):
             return parse_recall(value)
         except InvalidInputError as exc:  # pydantic reports ValueErrors as validation errors
             raise ValueError(str(exc)) from None
+
+    @field_validator("frame_pixels", mode="before")
+    @classmethod
+    def _frame_pixels_preset(cls, value: object) -> str:
+        from common.errors import InvalidInputError
+        from common.scorers.qwen3_vl_frames import parse_frame_pixels
+
+        try:
+            return parse_frame_pixels(value)  # type: ignore[arg-type]
+        except InvalidInputError as exc:
+            raise ValueError(exc.reason) from None
 
     @model_validator(mode="after")
     def _stride_fits(self) -> JobOptions:
@@ -214,6 +229,9 @@ class VideoProbe(_Model):
     rotation: int = 0  #: display-matrix rotation in degrees (0, 90, 180, 270)
     codec: str = ""
     start_time: float = 0.0  #: seconds of the first video packet's timestamp
+    #: Frames in the video stream as the container states them (ffprobe ``nb_frames``; 0 when
+    #: it does not say).
+    frame_count: int = 0
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -300,6 +318,8 @@ class JobResult(_Model):
     finished_at: datetime = Field(default_factory=utc_now)
     #: Why the job itself failed (its tasks could not be enqueued, a step gave up), else None.
     error: str | None = None
+    #: Frame-size preset the reranker was shown (``official``, ``fast`` or a pixel count).
+    frame_pixels: str = "official"
 
 
 class VideoStatus(_Model):

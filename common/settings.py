@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     ui_auth: SecretStr | None = None
     #: Largest file the web page accepts (a video, a query image or clip), megabytes.
     ui_max_upload_mb: int = Field(default=2048, ge=1)
+    #: Frame size the qwen3-vl reranker is shown, the default of new jobs: ``official`` (up to
+    #: 768 tokens per pair of frames, as the official pipeline), ``fast`` (448x448 px, a
+    #: quarter of the tokens) or a pixel count per frame.
+    frame_pixels: str = "official"
+    #: Commit, branch or tag of a hub model id (``SEGLOCATE_MODEL``); unset: the known-good
+    #: commit pinned for the official checkpoints (``main`` follows the hub).
+    model_revision: str | None = None
 
     @field_validator("embedder")
     @classmethod
@@ -133,6 +140,17 @@ class Settings(BaseSettings):
                 f"SEGLOCATE_S3_ENDPOINT must start with http:// or https://, got {value!r}"
             )
         return value.rstrip("/")
+
+    @field_validator("frame_pixels")
+    @classmethod
+    def _frame_pixels_preset(cls, value: str) -> str:
+        from common.errors import InvalidInputError
+        from common.scorers.qwen3_vl_frames import parse_frame_pixels
+
+        try:
+            return parse_frame_pixels(value)
+        except InvalidInputError as exc:
+            raise ValueError(f"SEGLOCATE_FRAME_PIXELS {value!r}: {exc.reason}") from None
 
     @property
     def embedded(self) -> bool:

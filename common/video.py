@@ -22,8 +22,9 @@ import numpy as np
 from PIL import Image
 
 from common.errors import VideoError
+from common.resize import resize_bicubic, smart_resize
 from common.schemas import VideoProbe
-from common.scorers.base import SampledFrame
+from common.scorers.base import FrameRequirements, SampledFrame
 from common.windows import fit_frame_size
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ def probe_video(path: Path, name: str | None = None) -> VideoProbe:
         rotation=_rotation(stream),
         codec=str(stream.get("codec_name") or ""),
         start_time=_ratio(stream.get("start_time")),
+        frame_count=frames,
     )
 
 
@@ -304,6 +306,94 @@ def sample_frames(
         yield SampledFrame(index=index, time=time_s, image=image)
 
 
+def sampled_size(width: int, height: int, needs: FrameRequirements) -> tuple[int, int]:
+    """``(width, height)`` in pixels a frame of ``width`` x ``height`` is sampled at for
+    ``needs``: floor-fitted into the budget (never enlarged), or Qwen's smart resize."""
+    if needs.rounding == "qwen":
+        new_h, new_w = smart_resize(
+            height,
+            width,
+            factor=needs.size_multiple,
+            min_pixels=needs.min_pixels,
+            max_pixels=needs.max_pixels,
+        )
+        return new_w, new_h
+    return fit_frame_size(width, height, needs.max_pixels, needs.size_multiple)
+
+
+def sample_model_frames(
+    path: Path,
+    probe: VideoProbe,
+    fps: float,
+    needs: FrameRequirements,
+    name: str | None = None,
+) -> Iterator[SampledFrame]:
+    """Frames at ``fps`` per second, each resized in Python exactly as ``needs`` says.
+
+    ffmpeg decodes once, sequentially, and hands over frames at their display size (rotation
+    applied); :func:`common.resize.resize_bicubic` then brings each to
+    :func:`sampled_size`, the filter a vision model's own preprocessing uses. Costs one
+    resize per sampled frame over :func:`sample_jpeg_frames`. Raises :class:`VideoError` as
+    :func:`sample_frames` does.
+    """
+    width, height = probe.display_size
+    target = sampled_size(width, height, needs)
+    frame_bytes = width * height * 3
+
+    def raw_frames(stdout: IO[bytes]) -> Iterator[bytes]:
+        while True:
+            buf = stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                return
+            yield buf
+
+    output = ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    for index, time_s, buf in _run_sampler(path, probe, fps, None, name, False, output, raw_frames):
+        image = Image.fromarray(np.frombuffer(buf, np.uint8).reshape(height, width, 3), "RGB")
+        yield SampledFrame(index=index, time=time_s, image=resize_bicubic(image, *target))
+
+
+def sample_frames_at(
+    path: Path,
+    probe: VideoProbe,
+    indices: list[int],
+    needs: FrameRequirements,
+    name: str | None = None,
+) -> list[SampledFrame]:
+    """The video's frames number ``indices`` (0-based, in decoding order), resized for ``needs``.
+
+    Each frame's ``index`` is its frame number and its ``time`` ``index / probe.fps`` seconds,
+    the time the official Qwen3-VL preprocessing labels it with. One sequential decode.
+    """
+    subject = name or str(path)
+    require_ffmpeg()
+    if not indices:
+        return []
+    width, height = probe.display_size
+    target = sampled_size(width, height, needs)
+    wanted = sorted(set(indices))
+    select = "+".join(f"eq(n\\,{i})" for i in wanted)
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path)]
+    cmd += ["-an", "-sn", "-dn", "-vf", f"select='{select}'", "-fps_mode", "passthrough"]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=600)
+    frame_bytes = width * height * 3
+    count = len(proc.stdout) // frame_bytes
+    if proc.returncode != 0 or count < len(wanted):
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise VideoError(
+            subject,
+            f"decoded {count} of the {len(wanted)} frames wanted ({detail[0][:160]})".rstrip(" ()"),
+        )
+    decoded = {}
+    for position, number in enumerate(wanted):
+        buf = proc.stdout[position * frame_bytes : (position + 1) * frame_bytes]
+        image = Image.fromarray(np.frombuffer(buf, np.uint8).reshape(height, width, 3), "RGB")
+        decoded[number] = resize_bicubic(image, *target)
+    rate = probe.fps if probe.fps > 0 else 1.0
+    return [SampledFrame(index=i, time=i / rate, image=decoded[i]) for i in indices]
+
+
 #: ffmpeg MJPEG quality (2 best .. 31 worst): 3 keeps small lecture text crisp.
 JPEG_QSCALE = 3
 
@@ -336,17 +426,20 @@ def _run_sampler(
     path: Path,
     probe: VideoProbe,
     fps: float,
-    size: tuple[int, int],
+    size: tuple[int, int] | None,
     name: str | None,
     keyframes_only: bool,
     output: list[str],
     split: Callable[[IO[bytes]], Iterator[bytes]],
 ) -> Iterator[tuple[int, float, bytes]]:
-    """Run ffmpeg once over the file; yield (index, time in seconds, payload) per sampled frame."""
+    """Run ffmpeg once over the file; yield (index, time in seconds, payload) per sampled frame.
+
+    ``size`` (width, height) scales in ffmpeg; ``None`` keeps the display size.
+    """
     subject = name or str(path)
     require_ffmpeg()
-    width, height = size
-    filters = f"fps=fps={fps!r}:eof_action=pass,scale={width}:{height}:flags=area,showinfo"
+    scale = f"scale={size[0]}:{size[1]}:flags=area," if size is not None else ""
+    filters = f"fps=fps={fps!r}:eof_action=pass,{scale}showinfo"
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info"]
     if keyframes_only:
         cmd += ["-skip_frame", "nokey"]

@@ -33,7 +33,7 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query", help="text to look for")
     parser.add_argument("--query-image", help="image to look for (file or object key)")
     parser.add_argument(
-        "--query-video", help="short clip to look for (file or object key, <= 30 s)"
+        "--query-video", help="short clip to look for (file or object key, <= 64 s)"
     )
     parser.add_argument("--instruction", help="task instruction for the reranker")
     parser.add_argument("--top-k", type=int, default=5, help="clips to return (default 5)")
@@ -59,6 +59,11 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-refine",
         action="store_true",
         help="keep window-level clip boundaries (skip the one-frame edge probes)",
+    )
+    parser.add_argument(
+        "--frame-pixels",
+        default=None,
+        help="qwen3-vl frame size: official, fast or pixels (default SEGLOCATE_FRAME_PIXELS)",
     )
     parser.add_argument("--job-id", default=None, help=argparse.SUPPRESS)
 
@@ -130,6 +135,7 @@ def _job_kwargs(args: argparse.Namespace) -> dict:
         "scorer": args.scorer,
         "refine_boundaries": not args.no_refine,
         "job_id": args.job_id,
+        "frame_pixels": args.frame_pixels,
     }
 
 

@@ -211,13 +211,15 @@ class Client:
         refine_boundaries: bool = True,
         job_id: str | None = None,
         run_in_background: bool = True,
+        frame_pixels: str | None = None,
     ) -> Job:
         """Submit a job and return its handle.
 
         ``videos`` items are local files or folders (uploaded to the videos bucket, deduplicated
         by content hash), object keys in the videos bucket, or key prefixes (ending in ``/``) and
         globs (``course/*.mp4``) there. Inputs that cannot be found are reported in the result as
-        failed videos with the reason; the others are processed.
+        failed videos with the reason; the others are processed. ``frame_pixels`` (default
+        ``SEGLOCATE_FRAME_PIXELS``) sets the frame size the qwen3-vl reranker is shown.
         """
         scorer_name = check_scorer_name(scorer or self.settings.scorer)
         dispatcher = self._dispatcher()
@@ -229,6 +231,7 @@ class Client:
             "fps": fps,
             "scorer": scorer_name,
             "refine_boundaries": refine_boundaries,
+            "frame_pixels": frame_pixels or self.settings.frame_pixels,
         }
         if min_score is not None:
             option_values["min_score"] = min_score

@@ -21,9 +21,9 @@ from common.frames import read_manifest, sampling_id, write_frame_cache
 from common.jobstate import job_store, video_ref
 from common.pipeline import TASK_PREPARE, PipelineContext
 from common.schemas import VideoRef, VideoState, VideoTask
-from common.scorers.specs import scorer_spec
+from common.scorers.specs import frame_requirements_for
 from common.storage import ObjectStore, read_model_or_none, write_model
-from common.video import content_hash, probe_video, sample_jpeg_frames
+from common.video import content_hash, probe_video, sample_jpeg_frames, sample_model_frames
 from common.windows import plan_batches, plan_windows
 
 log = logging.getLogger(__name__)
@@ -144,9 +144,11 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
     if exhaust_on and exhaust_on in ref.name:  # testing only: a step that runs out of memory
         raise MemoryError
     options = spec.options
-    needs = scorer_spec(options.scorer).frame_requirements
+    # The job's frame-size preset picks the size (qwen3-vl); a job asking for a size not yet
+    # cached re-samples once, under its own key.
+    needs = frame_requirements_for(options.scorer, options.frame_pixels)
     max_pixels, multiple = needs.max_pixels, needs.size_multiple
-    sampling = sampling_id(options.fps, max_pixels, multiple)
+    sampling = sampling_id(options.fps, max_pixels, multiple, requirements=needs)
     work = ctx.settings.work_bucket
     with contextlib.ExitStack() as stack:
         fetched = None
@@ -161,11 +163,24 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         else:
             path = fetched or stack.enter_context(local_video(ctx, ref))
             probe = probe_video(path, ref.name)
-            frames = sample_jpeg_frames(
-                path, probe, options.fps, max_pixels, ref.name, size_multiple=multiple
+            frames = (
+                sample_model_frames(path, probe, options.fps, needs, ref.name)
+                if needs.resample == "bicubic"
+                else sample_jpeg_frames(
+                    path, probe, options.fps, max_pixels, ref.name, size_multiple=multiple
+                )
             )
             manifest = write_frame_cache(
-                ctx.store, work, digest, sampling, options.fps, max_pixels, probe, frames
+                ctx.store,
+                work,
+                digest,
+                sampling,
+                options.fps,
+                max_pixels,
+                probe,
+                frames,
+                jpeg_quality=needs.jpeg_quality,
+                jpeg_subsampling=needs.jpeg_subsampling,
             )
             ctx.count("decodes")
             ctx.count("frames_decoded", len(manifest.frame_times))

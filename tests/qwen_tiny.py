@@ -94,10 +94,12 @@ _TRAINING_TEXT = (
 )
 
 
-def build_tokenizer(vocab_size: int = 600) -> Qwen2TokenizerFast:
+def build_tokenizer(vocab_size: int = 600, omit: tuple[str, ...] = ()) -> Qwen2TokenizerFast:
     """A byte-level BPE tokenizer with Qwen's pre-tokenizer and special tokens.
 
     ``vocab_size`` is an upper bound: training stops when the small corpus has no more merges.
+    Words in ``omit`` are left out of the training text, so they get no token of their own
+    (a checkpoint the scorer must refuse).
     """
     core = Tokenizer(models.BPE())
     core.normalizer = normalizers.NFC()
@@ -115,7 +117,10 @@ def build_tokenizer(vocab_size: int = 600) -> Qwen2TokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    core.train_from_iterator(list(_TRAINING_TEXT) * 4, trainer=trainer)
+    corpus = list(_TRAINING_TEXT)
+    for word in omit:
+        corpus = [line.replace(word, " ") for line in corpus]
+    core.train_from_iterator(corpus * 4, trainer=trainer)
     tokenizer = Qwen2TokenizerFast(
         tokenizer_object=core,
         unk_token=None,
@@ -126,12 +131,14 @@ def build_tokenizer(vocab_size: int = 600) -> Qwen2TokenizerFast:
     )
     tokenizer.add_tokens(list(ADDED_TOKENS))
     for word in ("yes", "no"):
-        if len(tokenizer.encode(word, add_special_tokens=False)) != 1:
+        if word not in omit and len(tokenizer.encode(word, add_special_tokens=False)) != 1:
             raise AssertionError(f"tiny tokenizer: {word!r} is not a single token")
     return tokenizer
 
 
-def build_processor(tokenizer: Qwen2TokenizerFast | None = None) -> Qwen3VLProcessor:
+def build_processor(
+    tokenizer: Qwen2TokenizerFast | None = None, chat_template: str = CHAT_TEMPLATE
+) -> Qwen3VLProcessor:
     """Qwen2-VL image processor + Qwen3-VL video processor + tokenizer, as Qwen3-VL ships them."""
     common: dict[str, Any] = {
         "patch_size": 16,
@@ -150,7 +157,7 @@ def build_processor(tokenizer: Qwen2TokenizerFast | None = None) -> Qwen3VLProce
         image_processor=image_processor,
         tokenizer=tokenizer or build_tokenizer(),
         video_processor=video_processor,
-        chat_template=CHAT_TEMPLATE,
+        chat_template=chat_template,
     )
 
 
@@ -209,11 +216,21 @@ def tiny_config(tokenizer: Qwen2TokenizerFast) -> Qwen3VLConfig:
     )
 
 
-def save_tiny_reranker(directory: Path, seed: int = 0) -> Path:
-    """Build the tiny model and processor and ``save_pretrained`` both into ``directory``."""
+def save_tiny_reranker(
+    directory: Path,
+    seed: int = 0,
+    *,
+    chat_template: str = CHAT_TEMPLATE,
+    omit: tuple[str, ...] = (),
+) -> Path:
+    """Build the tiny model and processor and ``save_pretrained`` both into ``directory``.
+
+    ``chat_template`` and ``omit`` (words left out of the vocabulary) build checkpoints that
+    differ from the official one in the ways the scorer must refuse.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    processor = build_processor()
+    processor = build_processor(build_tokenizer(omit=omit), chat_template)
     torch.manual_seed(seed)
     tokenizer: Qwen2TokenizerFast = processor.tokenizer  # type: ignore[attr-defined]
     model = Qwen3VLForConditionalGeneration(tiny_config(tokenizer)).eval()

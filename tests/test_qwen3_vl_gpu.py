@@ -68,6 +68,23 @@ def test_cuda_loads_bf16_and_logs_attention_and_memory(
     assert loaded.attn_implementation in {expected, "sdpa"}  # a broken flash_attn falls back
     assert f"with {loaded.attn_implementation} attention" in caplog.text
     assert "peak GPU memory" in caplog.text
+    # The batch budget comes from free memory and the model's widths, not a constant.
+    assert "batch token budget" in caplog.text and "from free GPU memory" in caplog.text
+    assert 2048 <= scorer.max_batch_tokens <= 262_144
+
+
+def test_official_size_windows_score_in_bf16_batches(tiny_dir: Path) -> None:
+    # 1080p frames as the producer stores them at the official preset: 640x1152 px.
+    windows = [window(seed, 5) for seed in range(4)]
+    for item in windows:
+        for frame in item.frames:
+            frame.image = frame.image.resize((1152, 640))
+    scorer = Qwen3VLScorer(str(tiny_dir), device="cuda")
+    scores = scorer.score_windows(QUERY, windows, None)
+    assert len(scores) == 4 and all(0.0 < s < 100.0 for s in scores)
+    assert scorer.last_stats.scored_rows == 4 and scorer.last_stats.out_of_memory == 0
+    # Six frames of 640x1152: three pairs of 720 tokens in each window.
+    assert scorer.last_stats.tokens > 4 * 3 * 720
 
 
 def test_bf16_cuda_scores_match_fp32_cpu_scores(tiny_dir: Path) -> None:
@@ -91,8 +108,9 @@ def test_the_benchmark_runs_on_the_gpu_with_the_tiny_model(tmp_path: Path) -> No
     bench = load_benchmark()
     doc = tmp_path / "benchmarks.md"
     args = ["--tiny", "--device", "cuda", "--windows", "8", "--single-windows", "4"]
-    assert bench.main([*args, "--frame-size", "64", "--doc", str(doc)]) == 0
-    assert "| batched (ours) | 8 |" in doc.read_text(encoding="utf-8")
+    assert bench.main([*args, "--source", "640x360", "--doc", str(doc)]) == 0
+    text = doc.read_text(encoding="utf-8")
+    assert "| official | batched (ours) | 8 |" in text and "| fast | batched (ours) | 8 |" in text
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from common.errors import QueryError
+from common.frames import FrameManifest
 from common.heartbeat import live_workers
 from common.schemas import JobState
 from common.settings import Settings
@@ -71,11 +72,11 @@ def test_image_video_and_text_plus_image_queries_run_through_the_pipeline(
 def test_unreadable_or_too_long_query_media_is_refused_at_submit(qwen_settings, clip, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    long_clip = media.testsrc_clip(tmp_path / "long.mp4", 31, fps=2, size="160x90")
+    long_clip = media.testsrc_clip(tmp_path / "long.mp4", 65, fps=2, size="160x90")
     client = Client(qwen_settings)
     with pytest.raises(QueryError, match=re.escape(f"query image {bad}: not a readable image")):
         client.submit([clip], query_image=bad, scorer="qwen3-vl")
-    with pytest.raises(QueryError, match=re.escape("31.0s long; query clips are at most 30s")):
+    with pytest.raises(QueryError, match=re.escape("65.0s long; query clips are at most 64s")):
         client.submit([clip], query_video=long_clip, scorer="qwen3-vl")
 
 
@@ -108,3 +109,25 @@ def test_a_gpu_worker_serves_qwen3_vl_from_a_local_model_directory(
     distributed_scores = [w.score for w in results[0].videos[0].windows]
     embedded_scores = [w.score for w in embedded.videos[0].windows]
     assert distributed_scores == pytest.approx(embedded_scores, abs=1e-3)
+
+
+def test_frames_are_sampled_once_per_preset_at_its_size_and_the_preset_is_recorded(
+    qwen_settings, tmp_path
+):
+    clip = media.testsrc_clip(tmp_path / "hd.mp4", 8, fps=5, size="1280x720")
+    client = Client(qwen_settings)
+    jobs, results = [], []
+    for preset, text in (("official", "a pattern"), ("fast", "a pattern"), ("fast", "a clock")):
+        job = client.submit(
+            [clip], text, scorer="qwen3-vl", frame_pixels=preset, refine_boundaries=False
+        )
+        results.append(job.wait(timeout=300))
+        jobs.append(job)
+    counts = [job._dispatcher.runner.ctx.counters for job in jobs]
+    assert counts[0].get("decodes") == 1 and counts[1].get("decodes") == 1  # re-sampled once
+    assert "decodes" not in counts[2] and counts[2].get("frame_cache_hits") == 1
+    assert [r.frame_pixels for r in results] == ["official", "fast", "fast"]
+    assert all(r.status == JobState.succeeded for r in results)
+    manifests = sorted((qwen_settings.data_dir / qwen_settings.work_bucket).rglob("manifest.json"))
+    sizes = {FrameManifest.model_validate_json(m.read_text()).width for m in manifests}
+    assert sizes == {1152, 576}  # 720p: 640x1152 (720 tokens a pair) and 320x576 (180)

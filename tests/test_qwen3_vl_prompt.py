@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.scorers.qwen3_vl_frames import thin_frames, video_frame_budget
 from common.scorers.qwen3_vl_prompt import (
     DEFAULT_INSTRUCTION,
     IMAGE_MAX_PIXELS,
@@ -19,18 +20,19 @@ from common.scorers.qwen3_vl_prompt import (
     TokenRun,
     VideoLayout,
     build_messages,
+    default_instruction,
     expand_prompt,
     group_timestamps,
     pad_to_even,
     patch_aligned_size,
     pieces_text,
     plan_batches,
+    render_prompt,
     reserved_marker_in,
+    strip_reserved_markers,
     timestamp_text,
     tokens_per_frame_group,
     truncate_ids,
-    uniform_subsample,
-    video_frame_max_pixels,
 )
 
 UNEXPANDED_VIDEO = f"{VISION_START}{VIDEO_PAD}{VISION_END}"
@@ -95,6 +97,19 @@ def test_frames_shrink_to_the_budget_keeping_aspect_and_multiples_of_32() -> Non
     assert (height, width) == (320, 576)
     assert height * width <= 448 * 448
     assert height % 32 == 0 and width % 32 == 0
+    # 1080p at the official cap: 640x1152, 720 tokens per pair of frames.
+    assert patch_aligned_size(1080, 1920, min_pixels=IMAGE_MIN_PIXELS, max_pixels=786_432) == (
+        640,
+        1152,
+    )
+
+
+def test_sides_are_rounded_not_floored_within_the_budget() -> None:
+    # 470 / 32 = 14.7 rounds up to 15: qwen-vl-utils rounds sides before fitting the area.
+    assert patch_aligned_size(470, 470, min_pixels=IMAGE_MIN_PIXELS, max_pixels=786_432) == (
+        480,
+        480,
+    )
 
 
 def test_tiny_images_grow_to_the_minimum() -> None:
@@ -111,8 +126,10 @@ def test_empty_or_extreme_images_are_rejected(height: int, width: int) -> None:
 
 
 def test_long_videos_share_the_total_pixel_budget() -> None:
-    assert video_frame_max_pixels(6, 448 * 448, 7_864_320) == 448 * 448
-    assert video_frame_max_pixels(64, 768 * 1024, 7_864_320) == 245_760
+    assert video_frame_budget(6, 131_072, 448 * 448, 7_864_320) == 448 * 448
+    assert video_frame_budget(64, 131_072, 768 * 1024, 7_864_320) == 245_760
+    # Never below 1.05 x the minimum, however many frames share the budget.
+    assert video_frame_budget(640, 131_072, 768 * 1024, 7_864_320) == 137_625
 
 
 def test_frame_counts_pad_to_even_by_repeating_the_last() -> None:
@@ -121,10 +138,10 @@ def test_frame_counts_pad_to_even_by_repeating_the_last() -> None:
 
 
 def test_long_frame_lists_are_subsampled_evenly_keeping_both_ends() -> None:
-    picked = uniform_subsample(100, 64)
+    picked = thin_frames(100, 64)
     assert len(picked) == 64 and picked[0] == 0 and picked[-1] == 99
     assert picked == sorted(set(picked))
-    assert uniform_subsample(5, 64) == [0, 1, 2, 3, 4]
+    assert thin_frames(5, 64) == [0, 1, 2, 3, 4]
 
 
 def test_six_frames_at_1_fps_read_half_two_and_a_half_four_and_a_half_seconds() -> None:
@@ -229,3 +246,28 @@ def test_batches_respect_the_pair_limit() -> None:
 
 def test_a_pair_longer_than_the_budget_runs_alone() -> None:
     assert plan_batches([50, 5000, 50], max_batch_tokens=1000, max_batch_pairs=8) == [[0], [1], [2]]
+
+
+def test_default_instructions_follow_the_query_kind() -> None:
+    assert default_instruction(frozenset({"text"})) == (
+        "Find the clip that corresponds to the described scene in the given video."
+    )
+    assert default_instruction(frozenset({"text", "image"})) == (
+        "Select the video clip that aligns with the given text and image."
+    )
+    assert default_instruction(frozenset({"text", "video"})) == (
+        "Find the clip that corresponds to the given sentence and video segment."
+    )
+    assert default_instruction(frozenset({"image", "video"})) == DEFAULT_INSTRUCTION
+
+
+def test_the_rendered_prompt_puts_the_document_text_after_its_video() -> None:
+    prompt = render_prompt("I", Side(texts=("q",)), Side(videos=1, texts=("said",)))
+    assert prompt == (
+        f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n<Instruct>: I"
+        f"<Query>:q\n<Document>:{UNEXPANDED_VIDEO}said<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_markers_are_removed_from_document_text() -> None:
+    assert strip_reserved_markers("a <|im_end|>b<|video_pad|>") == "a b"

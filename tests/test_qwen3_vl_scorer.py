@@ -18,16 +18,18 @@ from PIL import Image
 from common.errors import QueryError, VideoError
 from common.scorers.base import LoadedQuery, SampledFrame, Scorer, WindowInput
 from common.scorers.qwen3_vl import Qwen3VLScorer, ScorerLoadError
+from common.scorers.qwen3_vl_prompt import default_instruction
 from tests.qwen_tiny import save_tiny_reranker
+
+#: A preset whose frames stay 64x64 (its minimum is its cap): keeps these tests' prompts small.
+SMALL_FRAMES = "4096"
 
 SYSTEM = (
     "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query "
     'and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n'
 )
-USER = (
-    "<|im_start|>user\n<Instruct>: Given a search query, retrieve relevant candidates that "
-    "answer the query."
-)
+#: The user turn up to the query, for a text query with the default (moment) instruction.
+USER = "<|im_start|>user\n<Instruct>: " + default_instruction(frozenset({"text"}))
 END = "<|im_end|>\n<|im_start|>assistant\n"
 #: One pair of 64x64 frames: 2x2 tokens.
 PAIR = "<|vision_start|>" + "<|video_pad|>" * 4 + "<|vision_end|>"
@@ -44,7 +46,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def scorer(tiny_dir: Path) -> Qwen3VLScorer:
-    scorer = Qwen3VLScorer(str(tiny_dir))
+    scorer = Qwen3VLScorer(str(tiny_dir), frame_pixels=SMALL_FRAMES)
     scorer.load()
     return scorer
 
@@ -96,21 +98,35 @@ def test_text_query_prompt_is_the_official_layout(scorer: Qwen3VLScorer) -> None
     assert prompt == SYSTEM + USER + "<Query>:a red car" + WINDOW_DOC + END
 
 
+def user_turn(*kinds: str) -> str:
+    return "<|im_start|>user\n<Instruct>: " + default_instruction(frozenset(kinds))
+
+
 def test_image_query_prompt_is_the_official_layout(scorer: Qwen3VLScorer) -> None:
     prompt = scorer.prompt_text(LoadedQuery(image=picture(5, 96, 64)), window(1))
-    assert prompt == SYSTEM + USER + "<Query>:" + IMAGE + WINDOW_DOC + END
+    assert prompt == SYSTEM + user_turn("image") + "<Query>:" + IMAGE + WINDOW_DOC + END
 
 
 def test_text_plus_image_query_puts_the_image_before_the_text(scorer: Qwen3VLScorer) -> None:
     prompt = scorer.prompt_text(LoadedQuery(text="this car", image=picture(5, 96, 64)), window(1))
-    assert prompt == SYSTEM + USER + "<Query>:" + IMAGE + "this car" + WINDOW_DOC + END
+    user = user_turn("text", "image")
+    assert prompt == SYSTEM + user + "<Query>:" + IMAGE + "this car" + WINDOW_DOC + END
 
 
 def test_video_query_prompt_is_the_official_layout(scorer: Qwen3VLScorer) -> None:
     clip = LoadedQuery(video_frames=frames(7, 4), video_fps=1.0)
     prompt = scorer.prompt_text(clip, window(1))
     query = f"<Query>:<0.5 seconds>{PAIR}<2.5 seconds>{PAIR}"
-    assert prompt == SYSTEM + USER + query + WINDOW_DOC + END
+    assert prompt == SYSTEM + user_turn("video") + query + WINDOW_DOC + END
+
+
+def test_each_query_kind_gets_its_default_instruction(scorer: Qwen3VLScorer) -> None:
+    text = scorer.prompt_text(LoadedQuery(text="a goal"), window(1))
+    assert "<Instruct>: Find the clip that corresponds to the described scene" in text
+    image = scorer.prompt_text(LoadedQuery(image=picture(5, 96, 64)), window(1))
+    assert "<Instruct>: Select the video clip that aligns with the given image.<Query>:" in image
+    clip = scorer.prompt_text(LoadedQuery(video_frames=frames(7, 4)), window(1))
+    assert "<Instruct>: Find the clip that corresponds to the given video segment." in clip
 
 
 def test_a_query_instruction_replaces_the_default(scorer: Qwen3VLScorer) -> None:
@@ -142,15 +158,9 @@ def test_video_tokens_have_no_outer_vision_start(scorer: Qwen3VLScorer) -> None:
 
 def official_inputs(processor: Any, query: LoadedQuery, doc: WindowInput) -> Any:
     """Inputs built the official way: template, then transformers' processor (4.57 layout)."""
+    instruction = query.instruction or default_instruction(query.kinds())
     items: list[dict[str, Any]] = [
-        {
-            "type": "text",
-            "text": "<Instruct>: "
-            + (
-                query.instruction
-                or "Given a search query, retrieve relevant candidates that answer the query."
-            ),
-        },
+        {"type": "text", "text": "<Instruct>: " + instruction},
         {"type": "text", "text": "<Query>:"},
     ]
     videos, metadata, images = [], [], []
@@ -257,7 +267,7 @@ def test_random_scores_spread_enough_to_compare(scorer: Qwen3VLScorer) -> None:
 
 
 def test_batched_scores_equal_one_pair_at_a_time(tiny_dir: Path, scorer: Qwen3VLScorer) -> None:
-    single = Qwen3VLScorer(str(tiny_dir), max_batch_pairs=1)
+    single = Qwen3VLScorer(str(tiny_dir), max_batch_pairs=1, frame_pixels=SMALL_FRAMES)
     for kind in ("text", "text+image", "video"):
         batched = scorer.score_windows(QUERIES[kind], mixed_windows(), None)
         assert scorer.last_stats.batches == 1
@@ -274,7 +284,7 @@ def test_scores_do_not_depend_on_batch_composition(scorer: Qwen3VLScorer) -> Non
 
 
 def test_a_token_budget_splits_pairs_into_several_forward_passes(tiny_dir: Path) -> None:
-    small = Qwen3VLScorer(str(tiny_dir), max_batch_tokens=300)
+    small = Qwen3VLScorer(str(tiny_dir), max_batch_tokens=300, frame_pixels=SMALL_FRAMES)
     docs = [window(40 + i) for i in range(5)]
     small.score_windows(QUERIES["text"], docs, None)
     stats = small.last_stats
@@ -285,8 +295,12 @@ def test_a_token_budget_splits_pairs_into_several_forward_passes(tiny_dir: Path)
 
 def test_preparing_the_next_batch_in_a_thread_gives_the_same_scores(tiny_dir: Path) -> None:
     docs = mixed_windows()
-    plain = Qwen3VLScorer(str(tiny_dir), max_batch_pairs=2, prefetch=False)
-    ahead = Qwen3VLScorer(str(tiny_dir), max_batch_pairs=2, prefetch=True)
+    plain = Qwen3VLScorer(
+        str(tiny_dir), max_batch_pairs=2, prefetch=False, frame_pixels=SMALL_FRAMES
+    )
+    ahead = Qwen3VLScorer(
+        str(tiny_dir), max_batch_pairs=2, prefetch=True, frame_pixels=SMALL_FRAMES
+    )
     expected = plain.score_windows(QUERIES["video"], docs, None)
     assert ahead.score_windows(QUERIES["video"], docs, None) == pytest.approx(expected, abs=1e-6)
     assert ahead.last_stats.batches == 3
@@ -318,8 +332,8 @@ def test_the_query_text_is_tokenised_once_per_batch(
 
 
 def test_truncation_removes_query_text_from_the_end_but_no_vision_token(tiny_dir: Path) -> None:
-    full = Qwen3VLScorer(str(tiny_dir))
-    short = Qwen3VLScorer(str(tiny_dir), max_length=150)
+    full = Qwen3VLScorer(str(tiny_dir), frame_pixels=SMALL_FRAMES)
+    short = Qwen3VLScorer(str(tiny_dir), max_length=150, frame_pixels=SMALL_FRAMES)
     query = LoadedQuery(text=" ".join(f"w{i}" for i in range(200)), image=picture(3, 64, 64))
     doc = window(70)
     untruncated = full.pair_token_ids(query, [doc])[0]
@@ -389,21 +403,21 @@ def test_a_window_without_frames_is_refused(scorer: Qwen3VLScorer) -> None:
         scorer.score_windows(QUERIES["text"], [empty], None)
 
 
-def test_a_query_clip_longer_than_30_seconds_is_refused(scorer: Qwen3VLScorer) -> None:
-    scorer.check_query(LoadedQuery(video_frames=frames(1, 30, size=32), video_fps=1.0))
-    with pytest.raises(QueryError, match=r"31\.0 s long"):
-        scorer.check_query(LoadedQuery(video_frames=frames(1, 31, size=32), video_fps=1.0))
+def test_a_query_clip_longer_than_64_seconds_is_refused(scorer: Qwen3VLScorer) -> None:
+    scorer.check_query(LoadedQuery(video_frames=frames(1, 64, size=32), video_fps=1.0))
+    with pytest.raises(QueryError, match=r"65\.0 s long"):
+        scorer.check_query(LoadedQuery(video_frames=frames(1, 65, size=32), video_fps=1.0))
 
 
 def test_a_query_too_large_for_the_context_is_refused_before_loading(tiny_dir: Path) -> None:
-    small = Qwen3VLScorer(str(tiny_dir), max_length=40)
+    small = Qwen3VLScorer(str(tiny_dir), max_length=40, frame_pixels=SMALL_FRAMES)
     with pytest.raises(QueryError, match="at most 40"):
         small.check_query(LoadedQuery(image=picture(1, 256, 256)))
     assert not small.loaded
 
 
 def test_a_pair_that_cannot_fit_even_without_text_is_refused(tiny_dir: Path) -> None:
-    small = Qwen3VLScorer(str(tiny_dir), max_length=40)
+    small = Qwen3VLScorer(str(tiny_dir), max_length=40, frame_pixels="16384")  # 128x128 frames
     with pytest.raises(QueryError, match=r"window 0\.00-6\.00 s .* at most 40"):
         small.score_windows(LoadedQuery(text="q"), [window(1, size=128)], None)
 
@@ -422,7 +436,8 @@ def test_the_scorer_declares_what_it_needs(scorer: Qwen3VLScorer, tiny_dir: Path
     assert isinstance(scorer, Scorer)
     assert scorer.info.name == "qwen3-vl" and scorer.info.model_id == str(tiny_dir)
     assert scorer.info.revision is None  # a local directory has no hub commit
-    assert scorer.frame_requirements.max_pixels == 448 * 448
+    assert scorer.frame_requirements.max_pixels == 4096  # its preset's cap
+    assert Qwen3VLScorer(str(tiny_dir)).frame_requirements.max_pixels == 768 * 32 * 32
     assert scorer.query_kinds == {"text", "image", "video"}
     assert scorer.needs_window_pixels and scorer.features_id is None
     assert scorer.extract_features([]) == {}
@@ -456,7 +471,9 @@ def load_benchmark() -> Any:
     return bench
 
 
-def test_benchmark_dry_run_measures_both_ways_and_updates_its_section(tmp_path: Path) -> None:
+def test_benchmark_dry_run_measures_both_presets_both_ways_and_updates_its_section(
+    tmp_path: Path,
+) -> None:
     bench = load_benchmark()
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nOther notes.\n", encoding="utf-8")
@@ -466,7 +483,21 @@ def test_benchmark_dry_run_measures_both_ways_and_updates_its_section(tmp_path: 
     assert "Other notes." in text
     assert text.count("<!-- reranker_throughput_tiny -->") == 1
     assert "architecture on CPU" in text
-    assert "| batched (ours) | 4 | 1 |" in text and "| one pair per pass | 2 | 2 |" in text
+    for preset in ("official", "fast"):
+        assert f"| {preset} | batched (ours) | 4 | 1 |" in text
+        assert f"| {preset} | one pair per pass | 2 | 2 |" in text
+        assert f"`{preset}`: batched scoring is " in text
+    # A 640x360 source: 352x640 frames at official (220 tokens a pair), 320x576 at fast (180).
+    assert "`official`: frames 640x352 px (220 tokens a pair of frames)" in text
+    assert "`fast`: frames 576x320 px (180 tokens a pair of frames)" in text
+
+
+def test_benchmark_peak_comes_from_the_gpu_name_unless_given() -> None:
+    bench = load_benchmark()
+    assert bench.peak_tflops("NVIDIA H200", None) == 989.0
+    assert bench.peak_tflops("NVIDIA H100 PCIe", None) == 756.0
+    assert bench.peak_tflops("Some Future GPU", None) == bench.DEFAULT_PEAK_TFLOPS
+    assert bench.peak_tflops("NVIDIA H200", 500.0) == 500.0
 
 
 def test_benchmark_without_cuda_exits_with_a_message(

@@ -9,7 +9,7 @@ from common.scorers.base import (
     Scorer,
     WindowInput,
 )
-from common.scorers.specs import SCORER_NAMES, ScorerSpec, scorer_spec
+from common.scorers.specs import SCORER_NAMES, ScorerSpec, frame_requirements_for, scorer_spec
 from common.settings import Settings
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "WindowInput",
     "build_scorer",
     "check_scorer_name",
+    "frame_requirements_for",
     "scorer_spec",
 ]
 
@@ -41,7 +42,9 @@ def build_scorer(name: str, settings: Settings) -> Scorer:
     if name == "qwen3-vl":
         from common.scorers.qwen3_vl import Qwen3VLScorer
 
-        return Qwen3VLScorer(settings.model)
+        return Qwen3VLScorer(
+            settings.model, revision=settings.model_revision, frame_pixels=settings.frame_pixels
+        )
     from common.scorers.null import NullBenchmarkScorer
 
     return NullBenchmarkScorer()

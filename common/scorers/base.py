@@ -24,6 +24,19 @@ class FrameRequirements:
     max_pixels: int
     #: Sides of sampled frames are multiples of this many pixels (32 for Qwen3-VL patches).
     size_multiple: int = 2
+    #: Smallest width*height; smaller sources are enlarged to it (0: never enlarge, as OCR wants).
+    min_pixels: int = 0
+    #: How sides are fitted: ``"floor"`` (largest size within the budget, sides floored, never
+    #: enlarged) or ``"qwen"`` (:func:`common.resize.smart_resize`: sides rounded, area fitted
+    #: into ``[min_pixels, max_pixels]``).
+    rounding: str = "floor"
+    #: ``"area"`` (ffmpeg scales and encodes in one process) or ``"bicubic"`` (the antialiased
+    #: float bicubic of :func:`common.resize.resize_bicubic`, as Qwen's preprocessing resizes).
+    resample: str = "area"
+    #: JPEG quality (1-95) of stored frames.
+    jpeg_quality: int = 90
+    #: JPEG chroma subsampling of stored frames: ``"4:2:0"`` or ``"4:4:4"`` (no colour loss).
+    jpeg_subsampling: str = "4:2:0"
 
 
 @dataclass
@@ -60,6 +73,9 @@ class LoadedQuery:
     image: Image.Image | None = None
     video_frames: list[SampledFrame] = field(default_factory=list)
     video_fps: float = 1.0
+    #: The job's frame-size preset (``official``, ``fast`` or a pixel count) for scorers whose
+    #: frame sizes depend on it; ``None``: the scorer's default.
+    frame_pixels: str | None = None
 
     def kinds(self) -> frozenset[str]:
         present = {"text": self.text, "image": self.image, "video": self.video_frames}

@@ -18,17 +18,26 @@ Everything that is pure arithmetic (messages, layout, truncation, batch plans) l
 :mod:`common.scorers.qwen3_vl_model`; image and video pixels in
 :mod:`common.scorers.qwen3_vl_pixels`.
 
+What the model is shown follows the official pipeline (see
+:mod:`common.scorers.qwen3_vl_frames`): video frames arrive sized by the producer for the
+job's preset (``official``: up to 768 tokens per pair of frames) with the official resampler;
+a window's frames are padded to an even count of at least four; timestamps are real times; a
+window's text (on-screen and spoken words) follows its frames in the document; query images
+are composited on white and sized as ``fetch_image`` does.
+
 Parameters of :class:`Qwen3VLScorer` (all keyword-only except ``model``):
 
 - ``model``: hub id or local directory (a directory loads with ``local_files_only``).
+- ``revision``: commit, branch or tag of a hub id; default the official checkpoint's pinned
+  commit (:mod:`common.scorers.qwen3_vl_checkpoints`). Recorded in ``info.revision``.
 - ``device``: ``"cuda"``, ``"cuda:1"``, ``"cpu"``; default CUDA when available.
-- ``frame_max_pixels``: pixel budget per window (and query clip) frame; default 448x448
-  (196 LM tokens per pair of frames, 588 vision tokens for a 5 s window at 1 fps). It is
-  also the scorer's :class:`FrameRequirements`, so the sampler delivers frames this size.
+- ``frame_pixels``: the frame-size preset used when a query does not name its job's
+  (``official``, ``fast`` or a pixel count); also sets :attr:`frame_requirements`.
 - ``image_min_pixels`` / ``image_max_pixels``: query image bounds; default 4*32^2 / 1800*32^2.
-- ``video_total_pixels``: budget of one video's frames together; default 7,864,320.
-- ``max_length``: longest prompt in tokens; default 10240.
-- ``max_batch_tokens``: padded tokens per forward pass; default 32768 on CUDA, 8192 on CPU.
+- ``max_length``: longest prompt in tokens; default 10240 (text beyond it is cut from the
+  end; a pair whose vision tokens alone exceed it is refused).
+- ``max_batch_tokens``: padded tokens per forward pass; default derived on CUDA from the free
+  memory and the model's widths (:mod:`common.scorers.qwen3_vl_budget`), 8192 on CPU.
 - ``max_batch_pairs``: pairs per forward pass; default 64.
 - ``attn_implementation``: default ``flash_attention_2`` when ``flash_attn`` imports on
   CUDA, else ``sdpa``.
@@ -54,14 +63,27 @@ from PIL import Image
 
 from common.errors import InvalidInputError, QueryError, VideoError
 from common.schemas import ScorerInfo
-from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, WindowInput
+from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from common.scorers.qwen3_vl_frames import (
+    CLIP_TOTAL_PIXELS,
+    DEFAULT_PRESET,
+    WINDOW_TOTAL_PIXELS,
+    frame_requirements,
+    parse_frame_pixels,
+    thin_frames,
+    video_frame_size,
+    window_frame_positions,
+)
 from common.scorers.qwen3_vl_model import (
     LoadedModel,
     ScorerLoadError,
     adopt_model,
+    check_checkpoint,
     forward_scores,
+    free_memory_batch_tokens,
     load_model,
     pick_attention,
+    render_template,
 )
 from common.scorers.qwen3_vl_pixels import (
     EncodedMedia,
@@ -73,26 +95,22 @@ from common.scorers.qwen3_vl_pixels import (
     fit_size,
 )
 from common.scorers.qwen3_vl_prompt import (
-    DEFAULT_INSTRUCTION,
     IMAGE_MAX_PIXELS,
     IMAGE_MIN_PIXELS,
     KEEP_LAST_TOKENS,
     MAX_LENGTH,
-    VIDEO_MAX_FRAMES,
-    VIDEO_TOTAL_PIXELS,
     Side,
     TextPiece,
     VideoLayout,
-    build_messages,
+    default_instruction,
     expand_prompt,
     pad_to_even,
     pieces_text,
     plan_batches,
     reserved_marker_in,
+    strip_reserved_markers,
     tokens_per_frame_group,
     truncate_ids,
-    uniform_subsample,
-    video_frame_max_pixels,
 )
 from common.scorers.specs import scorer_spec
 
@@ -100,11 +118,9 @@ from common.scorers.specs import scorer_spec
 __all__ = [
     "DEFAULT_BATCH_PAIRS",
     "DEFAULT_BATCH_TOKENS",
-    "FRAME_MAX_PIXELS",
     "MAX_QUERY_VIDEO_SECONDS",
     "SCORER_NAME",
     "TEXT_CACHE_SIZE",
-    "VIDEO_FRAME_MIN_PIXELS",
     "Qwen3VLScorer",
     "ScorerLoadError",
     "ScoringStats",
@@ -117,13 +133,9 @@ logger = logging.getLogger(__name__)
 SPEC = scorer_spec("qwen3-vl")
 #: Scorer name recorded in results.
 SCORER_NAME = SPEC.name
-#: Pixel budget per window frame (448x448: 196 LM tokens per pair of frames).
-FRAME_MAX_PIXELS = SPEC.frame_requirements.max_pixels
-#: Smallest frame area a video frame is scaled up to, pixels.
-VIDEO_FRAME_MIN_PIXELS = IMAGE_MIN_PIXELS
 #: Longest query clip, seconds.
 MAX_QUERY_VIDEO_SECONDS = SPEC.max_query_clip_s
-#: Padded tokens per forward pass by device type; bounds activation memory.
+#: Padded tokens per forward pass where it cannot be derived from free GPU memory.
 DEFAULT_BATCH_TOKENS = {"cuda": 32768, "cpu": 8192}
 #: Most pairs per forward pass.
 DEFAULT_BATCH_PAIRS = 64
@@ -136,10 +148,14 @@ class ScoringStats:
     """What the last :meth:`Qwen3VLScorer.score_windows` call did."""
 
     pairs: int = 0
-    batches: int = 0
+    batches: int = 0  #: forward passes that returned scores
     tokens: int = 0  #: prompt tokens, padding excluded
     padded_tokens: int = 0  #: tokens fed to the model, padding included
     seconds: float = 0.0  #: wall time of the call
+    #: Forward passes that ran out of memory and were split in two and retried.
+    out_of_memory: int = 0
+    #: Rows (pairs) of the forward passes that returned scores; equals ``pairs``.
+    scored_rows: int = 0
 
 
 @dataclass
@@ -149,6 +165,7 @@ class _QueryPlan:
     fingerprint: str
     instruction: str
     texts: tuple[str, ...]
+    frame_pixels: str = DEFAULT_PRESET
     image: Image.Image | None = None
     image_size: tuple[int, int] = (0, 0)  #: resized (height, width), pixels
     video: VideoPlan | None = None
@@ -193,11 +210,11 @@ class Qwen3VLScorer:
         self,
         model: str,
         *,
+        revision: str | None = None,
         device: str | None = None,
-        frame_max_pixels: int = FRAME_MAX_PIXELS,
+        frame_pixels: str = DEFAULT_PRESET,
         image_min_pixels: int = IMAGE_MIN_PIXELS,
         image_max_pixels: int = IMAGE_MAX_PIXELS,
-        video_total_pixels: int = VIDEO_TOTAL_PIXELS,
         max_length: int = MAX_LENGTH,
         max_batch_tokens: int | None = None,
         max_batch_pairs: int = DEFAULT_BATCH_PAIRS,
@@ -205,15 +222,16 @@ class Qwen3VLScorer:
         prefetch: bool | None = None,
     ) -> None:
         self.model_id = model
+        self.revision = revision
         self.info = ScorerInfo(name=SCORER_NAME, model_id=model, revision=None)
-        self.frame_requirements = FrameRequirements(max_pixels=frame_max_pixels, size_multiple=32)
-        self.frame_max_pixels = frame_max_pixels
+        self.frame_pixels = parse_frame_pixels(frame_pixels)
+        self.frame_requirements = frame_requirements(self.frame_pixels)
         self.image_min_pixels = image_min_pixels
         self.image_max_pixels = image_max_pixels
-        self.video_total_pixels = video_total_pixels
         self.max_length = max_length
         self.max_batch_pairs = max(1, max_batch_pairs)
         self._max_batch_tokens = max_batch_tokens
+        self._derived_batch_tokens: int | None = None
         self._device_name = device
         self._attn_implementation = attn_implementation
         self._prefetch = prefetch
@@ -236,6 +254,7 @@ class Qwen3VLScorer:
         scorer = cls(model_id, **options)
         attn = getattr(model.config, "_attn_implementation", None) or "default"
         scorer._loaded = adopt_model(model, processor, attn, model_id)
+        check_checkpoint(scorer._loaded, model_id)
         scorer._after_load()
         return scorer
 
@@ -245,9 +264,12 @@ class Qwen3VLScorer:
 
     @property
     def max_batch_tokens(self) -> int:
-        """Padded tokens per forward pass (set, or the default for the device)."""
+        """Padded tokens per forward pass: as set, else derived from free GPU memory at load
+        (CUDA), else the device's default; halved each time a pass runs out of memory."""
         if self._max_batch_tokens is not None:
             return self._max_batch_tokens
+        if self._derived_batch_tokens is not None:
+            return self._derived_batch_tokens
         device_type = self._loaded.device.type if self._loaded else "cpu"
         return DEFAULT_BATCH_TOKENS.get(device_type, DEFAULT_BATCH_TOKENS["cpu"])
 
@@ -263,21 +285,21 @@ class Qwen3VLScorer:
                         self.model_id,
                         device_name=self._device_name,
                         attn_implementation=self._attn_implementation,
+                        revision=self.revision,
                     )
                     self._after_load()
         return self._loaded
 
     def _after_load(self) -> None:
         assert self._loaded is not None
-        config = self._loaded.backbone.config
-        revision = getattr(config, "_commit_hash", None)
-        self.info = ScorerInfo(name=SCORER_NAME, model_id=self.model_id, revision=revision)
-        probe = self._template(self._loaded, DEFAULT_INSTRUCTION, Side(texts=("q",)))
-        if not probe.endswith("<|im_start|>assistant\n") or "<think>" in probe:
-            logger.warning(
-                "%s: chat template does not end the prompt as expected: %r",
-                self.model_id,
-                probe[-60:],
+        self.info = ScorerInfo(
+            name=SCORER_NAME, model_id=self.model_id, revision=self._loaded.revision
+        )
+        if self._max_batch_tokens is None and self._loaded.device.type == "cuda":
+            self._derived_batch_tokens = free_memory_batch_tokens(self._loaded)
+            logger.info(
+                "batch token budget %d (from free GPU memory and the model's size)",
+                self._derived_batch_tokens,
             )
 
     # --- the Scorer protocol -------------------------------------------------------------------
@@ -302,7 +324,7 @@ class Qwen3VLScorer:
             return []
         loaded = self._model()
         encoded_query = self._encode_query(loaded, plan)
-        videos = [self._plan_window(window) for window in windows]
+        videos = [self._plan_window(window, plan.frame_pixels) for window in windows]
         ids = self._pair_ids(loaded, plan, videos, windows)
         stats = ScoringStats(pairs=len(windows), tokens=sum(map(len, ids)))
         scores = self._score_all(loaded, encoded_query, videos, ids, stats)
@@ -316,28 +338,44 @@ class Qwen3VLScorer:
         """The expanded prompt of one pair, exactly as it is tokenised (vision pads included)."""
         loaded = self._model()
         plan = self._plan_query(query)
-        return pieces_text(self._pieces(loaded, plan, self._plan_window(window)))
+        video = self._plan_window(window, plan.frame_pixels)
+        return pieces_text(self._pieces(loaded, plan, video, self._document_text(window)))
 
     def pair_token_ids(self, query: LoadedQuery, windows: Sequence[WindowInput]) -> list[list[int]]:
         """Token ids of each pair after truncation, before padding."""
         loaded = self._model()
         plan = self._plan_query(query)
-        rows = self._pair_ids(loaded, plan, [self._plan_window(w) for w in windows], windows)
-        return [list(row) for row in rows]
+        videos = [self._plan_window(w, plan.frame_pixels) for w in windows]
+        return [list(row) for row in self._pair_ids(loaded, plan, videos, windows)]
+
+    def pair_inputs(
+        self, query: LoadedQuery, windows: Sequence[WindowInput]
+    ) -> dict[str, torch.Tensor]:
+        """The model inputs of these pairs as one left-padded batch (ids, mask, pixels, grids)."""
+        loaded = self._model()
+        plan = self._plan_query(query)
+        videos = [self._plan_window(w, plan.frame_pixels) for w in windows]
+        ids = self._pair_ids(loaded, plan, videos, windows)
+        return self._inputs(loaded, self._encode_query(loaded, plan), videos, ids)
 
     # --- query and window planning (validation, geometry; no pixels encoded) -------------------
 
     def _plan_query(self, query: LoadedQuery) -> _QueryPlan:
-        SPEC.check_query_kinds(query.kinds())
-        instruction = (query.instruction or "").strip() or DEFAULT_INSTRUCTION
+        kinds = query.kinds()
+        SPEC.check_query_kinds(kinds)
+        instruction = (query.instruction or "").strip() or default_instruction(kinds)
         texts = (query.text,) if query.text else ()
         for subject, text in (("query instruction", instruction), ("query text", query.text or "")):
             marker = reserved_marker_in(text)
             if marker:
                 raise QueryError(subject, f"contains the reserved marker {marker}")
+        try:
+            preset = parse_frame_pixels(query.frame_pixels or self.frame_pixels)
+        except InvalidInputError as exc:
+            raise QueryError(exc.subject, exc.reason) from None
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(repr((instruction, texts, query.video_fps)).encode())
-        plan = _QueryPlan(fingerprint="", instruction=instruction, texts=texts)
+        digest.update(repr((instruction, texts, query.video_fps, preset)).encode())
+        plan = _QueryPlan(fingerprint="", instruction=instruction, texts=texts, frame_pixels=preset)
         if query.image is not None:
             plan.image = checked_rgb(query.image, "query image", QueryError)
             plan.image_size = fit_size(
@@ -345,7 +383,7 @@ class Qwen3VLScorer:
             )
             digest_image(digest, plan.image)
         if query.video_frames:
-            plan.video = self._plan_query_video(query)
+            plan.video = self._plan_query_video(query, preset)
             for frame in plan.video.frames:
                 digest_image(digest, frame)
         plan.fingerprint = digest.hexdigest()
@@ -354,11 +392,12 @@ class Qwen3VLScorer:
             raise QueryError(
                 "query",
                 f"its image/clip alone needs {needed} tokens; the model reads at most "
-                f"{self.max_length} and vision tokens cannot be truncated (use a shorter clip)",
+                f"{self.max_length} and vision tokens cannot be truncated (use a shorter clip, "
+                "or smaller frames: SEGLOCATE_FRAME_PIXELS=fast)",
             )
         return plan
 
-    def _plan_query_video(self, query: LoadedQuery) -> VideoPlan:
+    def _plan_query_video(self, query: LoadedQuery, preset: str) -> VideoPlan:
         frames, fps = query.video_frames, query.video_fps
         if fps <= 0:
             raise QueryError("query video", f"sampling rate must be positive, got {fps} fps")
@@ -369,23 +408,36 @@ class Qwen3VLScorer:
                 f"{duration:.1f} s long; query clips may be at most "
                 f"{MAX_QUERY_VIDEO_SECONDS:.0f} s",
             )
-        return self._plan_video(frames, fps, "query video", QueryError)
+        # A clip is a video file to the official code: its frames (already picked as its
+        # sampler picks them) are thinned to 64 and made even, within the file path's budget.
+        positions = pad_to_even(thin_frames(len(frames)))
+        return self._plan_video(
+            frames, positions, fps, preset, CLIP_TOTAL_PIXELS, "query video", QueryError
+        )
 
-    def _plan_window(self, window: WindowInput) -> VideoPlan:
+    def _plan_window(self, window: WindowInput, preset: str) -> VideoPlan:
         subject = f"window {window.start:.2f}-{window.end:.2f} s"
         if not window.frames:
             raise VideoError(subject, "no frames (the qwen3-vl scorer needs the window's pixels)")
         if window.fps <= 0:
             raise VideoError(subject, f"sampling rate must be positive, got {window.fps} fps")
-        return self._plan_video(window.frames, window.fps, subject, VideoError)
+        positions = window_frame_positions(len(window.frames))
+        return self._plan_video(
+            window.frames, positions, window.fps, preset, WINDOW_TOTAL_PIXELS, subject, VideoError
+        )
 
     def _plan_video(
         self,
         frames: Sequence[SampledFrame],
+        positions: Sequence[int],
         fps: float,
+        preset: str,
+        total_pixels: int,
         subject: str,
         error: type[InvalidInputError],
     ) -> VideoPlan:
+        """Frames at ``positions``, their real times, and the size the official rule gives a
+        video of that many frames of this size under ``preset``."""
         first = frames[0].index
         indices = [frame.index - first for frame in frames]
         if any(later <= earlier for earlier, later in itertools.pairwise(indices)):
@@ -393,11 +445,13 @@ class Qwen3VLScorer:
         images = [
             checked_rgb(frame.image, f"{subject}, frame {frame.index}", error) for frame in frames
         ]
-        positions = pad_to_even(uniform_subsample(len(images), VIDEO_MAX_FRAMES))
-        budget = video_frame_max_pixels(
-            len(positions), self.frame_max_pixels, self.video_total_pixels
-        )
-        height, width = fit_size(images[0], VIDEO_FRAME_MIN_PIXELS, budget, subject, error)
+        source = images[0]
+        try:
+            height, width = video_frame_size(
+                source.height, source.width, len(positions), preset, total_pixels
+            )
+        except ValueError as exc:
+            raise error(subject, str(exc)) from exc
         return VideoPlan(
             frames=[images[p] for p in positions],
             indices=[indices[p] for p in positions],
@@ -406,21 +460,19 @@ class Qwen3VLScorer:
             width=width,
         )
 
+    @staticmethod
+    def _document_text(window: WindowInput) -> str:
+        """The window's text for the document (markers a screen or a speaker might produce
+        removed, so they cannot break the prompt's layout)."""
+        return strip_reserved_markers(window.text or "").strip()
+
     # --- prompts and token ids -----------------------------------------------------------------
 
-    def _template(self, loaded: LoadedModel, instruction: str, query: Side) -> str:
-        key = (instruction, query)
-        if key not in loaded.templates:
-            if len(loaded.templates) >= 64:
-                loaded.templates.clear()
-            messages = build_messages(instruction, query, Side(videos=1))
-            loaded.templates[key] = loaded.processor.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-        return loaded.templates[key]
-
-    def _pieces(self, loaded: LoadedModel, plan: _QueryPlan, window: VideoPlan) -> list[Any]:
-        prompt = self._template(loaded, plan.instruction, plan.side)
+    def _pieces(
+        self, loaded: LoadedModel, plan: _QueryPlan, window: VideoPlan, text: str = ""
+    ) -> list[Any]:
+        document = Side(videos=1, texts=(text,) if text else ())
+        prompt = render_template(loaded, plan.instruction, plan.side, document)
         videos = ([plan.video.layout] if plan.video is not None else []) + [window.layout]
         return expand_prompt(prompt, plan.image_tokens, videos)
 
@@ -431,12 +483,13 @@ class Qwen3VLScorer:
         videos: Sequence[VideoPlan],
         windows: Sequence[WindowInput],
     ) -> list[list[int]]:
-        by_layout: dict[VideoLayout, list[int]] = {}
+        by_layout: dict[tuple[VideoLayout, str], list[int]] = {}
         rows: list[list[int]] = []
         for video, window in zip(videos, windows, strict=True):
-            layout = video.layout
-            if layout not in by_layout:
-                full = self._encode_pieces(loaded, self._pieces(loaded, plan, video))
+            text = self._document_text(window)
+            key = (video.layout, text)
+            if key not in by_layout:
+                full = self._encode_pieces(loaded, self._pieces(loaded, plan, video, text))
                 ids = truncate_ids(full, loaded.special_ids, self.max_length)
                 if len(ids) > self.max_length:
                     raise QueryError(
@@ -444,7 +497,8 @@ class Qwen3VLScorer:
                         f"with window {window.start:.2f}-{window.end:.2f} s the prompt needs "
                         f"{len(ids)} tokens after removing all text; the model reads at most "
                         f"{self.max_length} "
-                        "(use a shorter query clip, a smaller image or shorter windows)",
+                        "(use a shorter query clip, a smaller image, shorter windows or "
+                        "SEGLOCATE_FRAME_PIXELS=fast)",
                     )
                 if len(ids) < len(full):
                     logger.warning(
@@ -452,8 +506,8 @@ class Qwen3VLScorer:
                         len(full),
                         len(ids),
                     )
-                by_layout[layout] = ids
-            rows.append(by_layout[layout])
+                by_layout[key] = ids
+            rows.append(by_layout[key])
         return rows
 
     def _encode_pieces(self, loaded: LoadedModel, pieces: Sequence[Any]) -> list[int]:
@@ -525,28 +579,40 @@ class Qwen3VLScorer:
         stats: ScoringStats,
         inputs: dict[str, torch.Tensor] | None = None,
     ) -> list[float]:
-        """Scores of one batch; on running out of GPU memory, halve it and the token budget."""
+        """Scores of one batch, in order. A pass that runs out of memory is split in two
+        halves, each scored (and split again if need be), and the token budget is halved for
+        later batches: every pair is scored exactly once."""
         try:
             if inputs is None:
                 inputs = self._inputs(loaded, query, videos, ids)
-            scores = forward_scores(loaded, inputs)
-        except torch.cuda.OutOfMemoryError:
+            scores = self._forward(loaded, inputs)
+        except torch.OutOfMemoryError:
             if len(ids) == 1:
                 raise
             inputs = None
-            torch.cuda.empty_cache()
+            if loaded.device.type == "cuda":
+                torch.cuda.empty_cache()
+            stats.out_of_memory += 1
             half = len(ids) // 2
-            self._max_batch_tokens = max(1, self.max_batch_tokens // 2)
+            padded = len(ids) * max(map(len, ids))
+            self._max_batch_tokens = max(1, min(self.max_batch_tokens, padded) // 2)
             logger.warning(
-                "out of GPU memory with %d pairs; batch token budget now %d",
+                "out of GPU memory with %d pairs (%d padded tokens); retrying in halves, "
+                "batch token budget now %d",
                 len(ids),
+                padded,
                 self.max_batch_tokens,
             )
             first = self._score_batch(loaded, query, videos[:half], ids[:half], stats)
             return first + self._score_batch(loaded, query, videos[half:], ids[half:], stats)
         stats.batches += 1
+        stats.scored_rows += len(ids)
         stats.padded_tokens += len(ids) * max(map(len, ids))
         return scores
+
+    def _forward(self, loaded: LoadedModel, inputs: dict[str, torch.Tensor]) -> list[float]:
+        """One forward pass (the seam where running out of memory surfaces)."""
+        return forward_scores(loaded, inputs)
 
     def _inputs(
         self,

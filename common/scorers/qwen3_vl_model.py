@@ -18,19 +18,47 @@ from typing import Any
 import torch
 
 from common.errors import SeglocateError
-from common.scorers.qwen3_vl_prompt import IMAGE_PAD, RESERVED_MARKERS, Side
+from common.scorers.qwen3_vl_budget import (
+    ModelWidths,
+    activation_bytes_per_token,
+    batch_token_budget,
+)
+from common.scorers.qwen3_vl_checkpoints import (
+    directory_revision,
+    is_local,
+    official_checkpoint,
+    revision_to_load,
+)
+from common.scorers.qwen3_vl_prompt import (
+    DEFAULT_INSTRUCTION,
+    IMAGE_PAD,
+    RESERVED_MARKERS,
+    Side,
+    build_messages,
+    render_prompt,
+)
 
 # The scorer's logger, so loading is logged (and configured) under the scorer's module name.
 logger = logging.getLogger("common.scorers.qwen3_vl")
 
 
 class ScorerLoadError(SeglocateError):
-    """The reranker's weights or processor could not be loaded."""
+    """The reranker's weights or processor could not be loaded, or are not what it expects."""
 
-    def __init__(self, model: str, reason: str) -> None:
-        super().__init__(f"qwen3-vl model {model!r}: {reason}")
+    def __init__(self, model: str, reason: str, revision: str | None = None) -> None:
+        at = f" (revision {revision})" if revision else ""
+        super().__init__(f"qwen3-vl model {model!r}{at}: {reason}")
         self.model = model
+        self.revision = revision
         self.reason = reason
+
+
+#: Pairs whose rendering the checkpoint's chat template must reproduce exactly.
+TEMPLATE_PROBES = (
+    (Side(texts=("q",)), Side(videos=1)),
+    (Side(images=1, texts=("q",)), Side(videos=1, texts=("spoken words",))),
+    (Side(videos=1), Side(texts=("d",))),
+)
 
 
 @dataclass
@@ -46,16 +74,26 @@ class LoadedModel:
     marker_ids: dict[str, int]
     special_ids: frozenset[int]
     pad_id: int
-    templates: dict[tuple[str, Side], str] = field(default_factory=dict)
+    #: The commit the weights came from (``None`` for a local directory that does not say).
+    revision: str | None = None
+    templates: dict[tuple[str, Side, Side], str] = field(default_factory=dict)
 
 
 def load_model(
-    model_id: str, *, device_name: str | None = None, attn_implementation: str | None = None
+    model_id: str,
+    *,
+    device_name: str | None = None,
+    attn_implementation: str | None = None,
+    revision: str | None = None,
 ) -> LoadedModel:
     """Load ``model_id`` (hub id or local directory) and its processor onto ``device_name``.
 
-    ``device_name`` defaults to CUDA when available; ``attn_implementation`` to
-    :func:`pick_attention`'s choice. Raises :class:`ScorerLoadError` when loading fails.
+    ``device_name`` defaults to CUDA when available (bf16 there, fp32 on CPU);
+    ``attn_implementation`` to :func:`pick_attention`'s choice. A hub id loads at
+    ``revision`` (``SEGLOCATE_MODEL_REVISION``), by default the official checkpoint's pinned
+    commit (:mod:`common.scorers.qwen3_vl_checkpoints`). Raises :class:`ScorerLoadError` when
+    loading fails or the checkpoint's chat template or yes/no tokens are not the ones the
+    scorer expects.
     """
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
@@ -64,13 +102,14 @@ def load_model(
         raise ScorerLoadError(model_id, f"device {device} requested but CUDA is not available")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     attn = attn_implementation or pick_attention(device)
-    local = Path(model_id).expanduser().is_dir()
+    local = is_local(model_id)
     source = str(Path(model_id).expanduser()) if local else model_id
-    options: dict[str, Any] = {"local_files_only": True} if local else {}
+    wanted = revision_to_load(model_id, revision)
+    options: dict[str, Any] = {"local_files_only": True} if local else {"revision": wanted}
     logger.info(
         "loading %s (%s) on %s as %s with %s attention",
         model_id,
-        "local directory" if local else "hub id",
+        "local directory" if local else f"hub id at revision {wanted or 'main'}",
         device,
         str(dtype).removeprefix("torch."),
         attn,
@@ -83,10 +122,15 @@ def load_model(
         model = Qwen3VLForConditionalGeneration.from_pretrained(
             source, dtype=dtype, attn_implementation=attn, **options
         )
-    except (OSError, ValueError, ImportError) as exc:
-        raise ScorerLoadError(model_id, f"cannot load ({exc})") from exc
+    except (OSError, ValueError, ImportError, TypeError) as exc:
+        raise ScorerLoadError(model_id, f"cannot load ({exc})", wanted) from exc
+    if local:
+        loaded_revision = directory_revision(source)
+    else:
+        loaded_revision = getattr(model.config, "_commit_hash", None) or wanted
     model.to(device)
-    loaded = adopt_model(model, processor, attn, model_id)
+    loaded = adopt_model(model, processor, attn, model_id, revision=loaded_revision)
+    check_checkpoint(loaded, model_id)
     del model  # the LM head's other rows are not needed; free them if untied
     message = f"loaded {model_id} in {time.perf_counter() - started:.1f} s"
     if device.type == "cuda":
@@ -94,6 +138,71 @@ def load_model(
         message += f"; peak GPU memory {peak:.2f} GiB"
     logger.info(message)
     return loaded
+
+
+def check_checkpoint(loaded: LoadedModel, model_id: str) -> None:
+    """Refuse a checkpoint whose chat template or yes/no tokens differ from the official ones.
+
+    The template must render :data:`TEMPLATE_PROBES` exactly as
+    :func:`~common.scorers.qwen3_vl_prompt.render_prompt` does (Qwen3-VL's ChatML layout, no
+    ``<think>`` block); ``yes`` and ``no`` must each be one ordinary token, and for an official
+    hub id the ones the official checkpoint uses. Raises :class:`ScorerLoadError` naming the
+    checkpoint, its revision and what differs.
+    """
+    for query, document in TEMPLATE_PROBES:
+        expected = render_prompt(DEFAULT_INSTRUCTION, query, document)
+        try:
+            rendered = render_template(loaded, DEFAULT_INSTRUCTION, query, document)
+        except Exception as exc:  # a template may fail in any way jinja can
+            raise ScorerLoadError(
+                model_id,
+                f"its chat template cannot render a reranker prompt ({exc})",
+                loaded.revision,
+            ) from exc
+        if rendered != expected:
+            at = next(
+                (i for i, (a, b) in enumerate(zip(rendered, expected, strict=False)) if a != b),
+                min(len(rendered), len(expected)),
+            )
+            raise ScorerLoadError(
+                model_id,
+                "its chat template renders the reranker prompt differently from Qwen3-VL's: "
+                f"at character {at} it gives {rendered[max(0, at - 20) : at + 40]!r} where "
+                f"{expected[max(0, at - 20) : at + 40]!r} is expected "
+                "(use the official checkpoint, or pin SEGLOCATE_MODEL_REVISION to one)",
+                loaded.revision,
+            )
+    tokenizer = loaded.processor.tokenizer
+    checkpoint = official_checkpoint(model_id)
+    expected_ids = {"yes": checkpoint.yes_id, "no": checkpoint.no_id} if checkpoint else {}
+    for word in ("yes", "no"):
+        ids = tokenizer.encode(word, add_special_tokens=False)
+        if len(ids) != 1 or ids[0] in loaded.special_ids:
+            raise ScorerLoadError(
+                model_id,
+                f"its tokenizer reads {word!r} as {ids} (one ordinary token is expected)",
+                loaded.revision,
+            )
+        if word in expected_ids and ids[0] != expected_ids[word]:
+            raise ScorerLoadError(
+                model_id,
+                f"its tokenizer gives {word!r} the id {ids[0]}; the official checkpoint's is "
+                f"{expected_ids[word]}",
+                loaded.revision,
+            )
+
+
+def render_template(loaded: LoadedModel, instruction: str, query: Side, document: Side) -> str:
+    """The checkpoint's chat template applied to one pair's messages (cached)."""
+    key = (instruction, query, document)
+    if key not in loaded.templates:
+        if len(loaded.templates) >= 256:
+            loaded.templates.clear()
+        messages = build_messages(instruction, query, document)
+        loaded.templates[key] = loaded.processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+    return loaded.templates[key]
 
 
 def pick_attention(device: torch.device) -> str:
@@ -108,13 +217,17 @@ def pick_attention(device: torch.device) -> str:
     return "flash_attention_2"
 
 
-def adopt_model(model: Any, processor: Any, attn: str, model_id: str) -> LoadedModel:
+def adopt_model(
+    model: Any, processor: Any, attn: str, model_id: str, revision: str | None = None
+) -> LoadedModel:
     """Keep the backbone and the yes/no row difference of a loaded model; check the tokenizer."""
     tokenizer = processor.tokenizer
     vocab = tokenizer.get_vocab()
     missing = [word for word in ("yes", "no") if word not in vocab]
     if missing:
-        raise ScorerLoadError(model_id, f"tokenizer has no single token for {', '.join(missing)}")
+        raise ScorerLoadError(
+            model_id, f"its tokenizer has no single token for {', '.join(missing)}", revision
+        )
     marker_ids = {marker: tokenizer.convert_tokens_to_ids(marker) for marker in RESERVED_MARKERS}
     unknown = [
         marker
@@ -122,11 +235,13 @@ def adopt_model(model: Any, processor: Any, attn: str, model_id: str) -> LoadedM
         if token is None or token == tokenizer.unk_token_id
     ]
     if unknown:
-        raise ScorerLoadError(model_id, f"tokenizer lacks {', '.join(unknown)}")
+        raise ScorerLoadError(model_id, f"its tokenizer lacks {', '.join(unknown)}", revision)
     if marker_ids[IMAGE_PAD] != model.config.image_token_id:
-        raise ScorerLoadError(model_id, "tokenizer and model disagree on the image token id")
+        raise ScorerLoadError(
+            model_id, "its tokenizer and model disagree on the image token id", revision
+        )
     if getattr(processor, "chat_template", None) is None:
-        raise ScorerLoadError(model_id, "processor has no chat template")
+        raise ScorerLoadError(model_id, "its processor has no chat template", revision)
     head = model.get_output_embeddings().weight
     yes_minus_no = (head[vocab["yes"]].float() - head[vocab["no"]].float()).detach().clone()
     backbone = model.model.eval()
@@ -144,7 +259,17 @@ def adopt_model(model: Any, processor: Any, attn: str, model_id: str) -> LoadedM
         marker_ids=marker_ids,
         special_ids=frozenset(tokenizer.all_special_ids),
         pad_id=int(pad_id),
+        revision=revision,
     )
+
+
+def free_memory_batch_tokens(loaded: LoadedModel) -> int:
+    """Padded tokens per forward pass that fit in the device's free memory now (CUDA only):
+    :func:`~common.scorers.qwen3_vl_budget.batch_token_budget` for this model's widths."""
+    free, _total = torch.cuda.mem_get_info(loaded.device)
+    widths = ModelWidths.from_config(loaded.backbone.config)
+    dtype_bytes = torch.empty((), dtype=loaded.dtype).element_size()
+    return batch_token_budget(free, activation_bytes_per_token(widths, dtype_bytes))
 
 
 def forward_scores(loaded: LoadedModel, inputs: dict[str, torch.Tensor]) -> list[float]:

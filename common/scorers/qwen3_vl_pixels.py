@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from common.errors import InvalidInputError
+from common.resize import flatten_alpha, resize_bicubic
 from common.scorers.qwen3_vl_model import LoadedModel
 from common.scorers.qwen3_vl_prompt import (
     PATCH_SIZE,
@@ -32,9 +33,9 @@ from common.scorers.qwen3_vl_prompt import (
 class VideoPlan:
     """One video (query clip or window) ready to be resized and encoded."""
 
-    frames: list[Image.Image]  #: RGB, padded to an even count
-    indices: list[int]  #: frame index from the clip's start, per frame (padded)
-    fps: float  #: frames per second of ``indices``
+    frames: list[Image.Image]  #: RGB, an even count (repeated frames included)
+    indices: list[int]  #: frame index from the clip's first frame, per frame
+    fps: float  #: frames per second of ``indices``: ``index / fps`` is a frame's real time
     height: int  #: resized height, pixels
     width: int  #: resized width, pixels
 
@@ -55,7 +56,8 @@ class EncodedMedia:
 
 
 def checked_rgb(image: object, subject: str, error: type[InvalidInputError]) -> Image.Image:
-    """``image`` as RGB, or ``error`` naming ``subject`` when it is not a readable image."""
+    """``image`` as RGB (transparency composited on white, as the official loader does), or
+    ``error`` naming ``subject`` when it is not a readable image."""
     if not isinstance(image, Image.Image):
         raise error(subject, f"not an image (got {type(image).__name__})")
     try:
@@ -63,7 +65,7 @@ def checked_rgb(image: object, subject: str, error: type[InvalidInputError]) -> 
         width, height = image.size
         if width <= 0 or height <= 0:
             raise error(subject, f"empty image ({width}x{height} px)")
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return flatten_alpha(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise error(subject, f"unreadable image ({exc})") from exc
 
@@ -91,8 +93,9 @@ def digest_image(digest: Any, image: Image.Image) -> None:
 
 
 def encode_image(loaded: LoadedModel, image: Image.Image, size: tuple[int, int]) -> EncodedMedia:
-    """Resize ``image`` to ``size`` (height, width) and patchify it."""
-    array = _resized_array(image, *size)
+    """Resize ``image`` to ``size`` (height, width) as ``fetch_image`` does (Pillow's 8-bit
+    bicubic) and patchify it."""
+    array = image_array(image, *size)
     out = loaded.processor.image_processor(images=[array], do_resize=False, return_tensors="pt")
     encoded = EncodedMedia(pixels=out["pixel_values"], grid=out["image_grid_thw"])
     _check_grid(encoded.grid, [(1, size[0] // PATCH_SIZE, size[1] // PATCH_SIZE)])
@@ -101,12 +104,7 @@ def encode_image(loaded: LoadedModel, image: Image.Image, size: tuple[int, int])
 
 def encode_videos(loaded: LoadedModel, plans: Sequence[VideoPlan]) -> list[EncodedMedia]:
     """Resize and patchify videos in one processor call; timestamps come from their metadata."""
-    tensors = [
-        torch.from_numpy(
-            np.stack([_resized_array(f, plan.height, plan.width) for f in plan.frames])
-        ).permute(0, 3, 1, 2)
-        for plan in plans
-    ]
+    tensors = [torch.from_numpy(video_array(plan)).permute(0, 3, 1, 2) for plan in plans]
     metadata = [
         {
             "total_num_frames": len(plan.frames),
@@ -138,10 +136,18 @@ def encode_videos(loaded: LoadedModel, plans: Sequence[VideoPlan]) -> list[Encod
     return [EncodedMedia(pixels=chunk, grid=grids[i : i + 1]) for i, chunk in enumerate(pixels)]
 
 
-def _resized_array(image: Image.Image, height: int, width: int) -> np.ndarray:
+def image_array(image: Image.Image, height: int, width: int) -> np.ndarray:
+    """A query image as ``fetch_image`` hands it on: Pillow's bicubic resize, uint8 HxWx3."""
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.BICUBIC)
     return np.array(image, dtype=np.uint8)
+
+
+def video_array(plan: VideoPlan) -> np.ndarray:
+    """A video's frames as ``fetch_video`` hands them on (frames already at the planned size,
+    as the producer stores them, pass untouched), uint8 TxHxWx3."""
+    frames = [resize_bicubic(frame, plan.width, plan.height) for frame in plan.frames]
+    return np.stack([np.asarray(frame, dtype=np.uint8) for frame in frames])
 
 
 def _processing_device(loaded: LoadedModel) -> dict[str, str]:

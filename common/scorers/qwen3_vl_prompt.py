@@ -9,21 +9,44 @@ tokenises the text pieces, applies :func:`truncate_ids` and groups pairs with
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from common.resize import MAX_ASPECT_RATIO as MAX_ASPECT_RATIO
+from common.resize import smart_resize
+from common.scorers.qwen3_vl_frames import IMAGE_MAX_PIXELS as IMAGE_MAX_PIXELS
+from common.scorers.qwen3_vl_frames import IMAGE_MIN_PIXELS as IMAGE_MIN_PIXELS
+from common.scorers.qwen3_vl_frames import TEMPORAL_PATCH_SIZE as TEMPORAL_PATCH_SIZE
+from common.scorers.qwen3_vl_frames import VIDEO_FRAME_MAX_PIXELS as VIDEO_FRAME_MAX_PIXELS
 
 #: System message of the reranker, verbatim.
 SYSTEM_PROMPT = (
     "Judge whether the Document meets the requirements based on the Query and the Instruct "
     'provided. Note that the answer can only be "yes" or "no".'
 )
-#: Instruction used when the query brings none.
+#: The official wrapper's default instruction (``Qwen3VLReranker.__init__``), for query kinds
+#: without a better one.
 DEFAULT_INSTRUCTION = "Given a search query, retrieve relevant candidates that answer the query."
-#: The instruction the official moment-retrieval evaluation used; a good per-query choice.
-MOMENT_INSTRUCTION = "Find the clip that corresponds to the described scene in the given video."
+#: Instructions by query kind when the job gives none. Text: the one the official
+#: moment-retrieval evaluation used (QwenLM/Qwen3-VL-Embedding at 8ce3aab,
+#: ``src/evaluation/mmeb_v2/data/datasets/moment_retrieval_datasets.py`` line 10, QVHighlight
+#: and Charades-STA). Image and clip queries: the MomentSeeker evaluation's image and video
+#: instructions (``momentseeker_dataset.py`` lines 11-12), worded for the parts the query has.
+KIND_INSTRUCTIONS: dict[frozenset[str], str] = {
+    frozenset({"text"}): (
+        "Find the clip that corresponds to the described scene in the given video."
+    ),
+    frozenset({"image"}): "Select the video clip that aligns with the given image.",
+    frozenset({"text", "image"}): (
+        "Select the video clip that aligns with the given text and image."
+    ),
+    frozenset({"video"}): "Find the clip that corresponds to the given video segment.",
+    frozenset({"text", "video"}): (
+        "Find the clip that corresponds to the given sentence and video segment."
+    ),
+}
 #: Text standing in for an empty query or document side.
 EMPTY_SIDE = "NULL"
 QUERY_PREFIX = "<Query>:"
@@ -39,21 +62,10 @@ KEEP_LAST_TOKENS = 5
 PATCH_SIZE = 16
 #: Patches merged per side into one language-model token.
 MERGE_SIZE = 2
-#: Frames merged in time into one token (frame counts are padded to a multiple of it).
-TEMPORAL_PATCH_SIZE = 2
 #: Side of the pixel square one language-model token covers (per pair of frames for video).
 TOKEN_SIDE = PATCH_SIZE * MERGE_SIZE
-#: Pixel bounds of an image (aspect kept, sides multiples of :data:`TOKEN_SIDE`).
-IMAGE_MIN_PIXELS = 4 * TOKEN_SIDE * TOKEN_SIDE
-IMAGE_MAX_PIXELS = 1800 * TOKEN_SIDE * TOKEN_SIDE
-#: Largest frame of a video the official sampler produces, pixels.
-VIDEO_FRAME_MAX_PIXELS = 768 * TOKEN_SIDE * TOKEN_SIDE
-#: Pixel budget of all frames of one video together, counted per pair of frames.
-VIDEO_TOTAL_PIXELS = 7_864_320
-#: Most frames one video may bring; longer lists are subsampled uniformly.
-VIDEO_MAX_FRAMES = 64
-#: Widest aspect ratio the vision tower accepts.
-MAX_ASPECT_RATIO = 200
+# Frame and image bounds, the temporal patch and the widest aspect ratio are re-exported from
+# common.scorers.qwen3_vl_frames and common.resize (imported above).
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
@@ -103,6 +115,42 @@ def build_messages(instruction: str, query: Side, document: Side) -> list[dict[s
     ]
 
 
+def default_instruction(kinds: frozenset[str]) -> str:
+    """The instruction for a query with these parts (``text``, ``image``, ``video``) when the
+    job gives none (:data:`KIND_INSTRUCTIONS`, else :data:`DEFAULT_INSTRUCTION`)."""
+    return KIND_INSTRUCTIONS.get(frozenset(kinds), DEFAULT_INSTRUCTION)
+
+
+def render_prompt(instruction: str, query: Side, document: Side) -> str:
+    """The prompt Qwen3-VL's chat template renders for :func:`build_messages` with
+    ``add_generation_prompt=True``: ChatML system and user turns, each image as
+    ``<|vision_start|><|image_pad|><|vision_end|>`` and each video as the same with
+    ``<|video_pad|>``, items joined with no separator, then ``<|im_start|>assistant\\n``.
+
+    Used to check a checkpoint's own template, which renders the prompts the model reads.
+    """
+    parts: list[str] = []
+    for item in build_messages(instruction, query, document)[1]["content"]:
+        if item["type"] == "image":
+            parts.append(VISION_START + IMAGE_PAD + VISION_END)
+        elif item["type"] == "video":
+            parts.append(VISION_START + VIDEO_PAD + VISION_END)
+        else:
+            parts.append(item["text"])
+    return (
+        f"{IM_START}system\n{SYSTEM_PROMPT}{IM_END}\n"
+        f"{IM_START}user\n{''.join(parts)}{IM_END}\n"
+        f"{IM_START}assistant\n"
+    )
+
+
+def strip_reserved_markers(text: str) -> str:
+    """``text`` without chat or vision markers (document text read from screens or speech)."""
+    for marker in RESERVED_MARKERS:
+        text = text.replace(marker, "")
+    return text
+
+
 def reserved_marker_in(text: str) -> str | None:
     """The first chat or vision marker found in user text, or ``None``."""
     for marker in RESERVED_MARKERS:
@@ -122,46 +170,16 @@ def patch_aligned_size(
     max_pixels: int,
     factor: int = TOKEN_SIDE,
 ) -> tuple[int, int]:
-    """Resized (height, width) in pixels: sides multiples of ``factor``, area within bounds.
-
-    The aspect ratio is kept as closely as the rounding allows. Raises ``ValueError`` for an
-    empty image or an aspect ratio wider than :data:`MAX_ASPECT_RATIO`.
-    """
-    if height <= 0 or width <= 0:
-        raise ValueError(f"empty image ({width}x{height} px)")
-    if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
-        raise ValueError(f"aspect ratio of {width}x{height} px is wider than {MAX_ASPECT_RATIO}:1")
-    new_h = max(factor, round(height / factor) * factor)
-    new_w = max(factor, round(width / factor) * factor)
-    if new_h * new_w > max_pixels:
-        scale = math.sqrt(height * width / max_pixels)
-        new_h = max(factor, math.floor(height / scale / factor) * factor)
-        new_w = max(factor, math.floor(width / scale / factor) * factor)
-    elif new_h * new_w < min_pixels:
-        scale = math.sqrt(min_pixels / (height * width))
-        new_h = math.ceil(height * scale / factor) * factor
-        new_w = math.ceil(width * scale / factor) * factor
-    return new_h, new_w
-
-
-def video_frame_max_pixels(num_frames: int, frame_max_pixels: int, total_pixels: int) -> int:
-    """Largest frame area (pixels) for a video of ``num_frames`` frames within both budgets."""
-    per_frame = total_pixels * TEMPORAL_PATCH_SIZE // max(1, num_frames)
-    return max(TOKEN_SIDE * TOKEN_SIDE, min(frame_max_pixels, per_frame))
+    """Resized (height, width) in pixels as qwen-vl-utils sizes images and frames
+    (:func:`common.resize.smart_resize`): sides rounded to multiples of ``factor``, area
+    within bounds, aspect kept as closely as the rounding allows. Raises ``ValueError`` for an
+    empty image or an aspect ratio wider than :data:`MAX_ASPECT_RATIO`."""
+    return smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
 
 
 def tokens_per_frame_group(height: int, width: int) -> int:
     """Language-model tokens for one image, or one pair of video frames, of this size (px)."""
     return (height // TOKEN_SIDE) * (width // TOKEN_SIDE)
-
-
-def uniform_subsample(count: int, limit: int) -> list[int]:
-    """Positions of at most ``limit`` items spread evenly over ``count``, first and last kept."""
-    if count <= limit:
-        return list(range(count))
-    if limit == 1:
-        return [0]
-    return [(index * (count - 1)) // (limit - 1) for index in range(limit)]
 
 
 def pad_to_even(positions: Sequence[int]) -> list[int]:

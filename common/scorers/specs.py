@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.errors import InvalidInputError, QueryError
+from common.scorers import qwen3_vl_frames
 from common.scorers.base import FrameRequirements
 
 #: Query kinds a scorer may accept.
@@ -70,8 +71,10 @@ SPECS: dict[str, ScorerSpec] = {
         ScorerSpec(
             name="qwen3-vl",
             query_kinds=frozenset(QUERY_KINDS),
-            frame_requirements=FrameRequirements(max_pixels=448 * 448, size_multiple=32),
+            frame_requirements=qwen3_vl_frames.frame_requirements(qwen3_vl_frames.DEFAULT_PRESET),
             needs_window_pixels=True,
+            # The official sampler's 64 frames at 1 fps.
+            max_query_clip_s=float(qwen3_vl_frames.CLIP_MAX_FRAMES / qwen3_vl_frames.CLIP_FPS),
             summary="Qwen3-VL-Reranker (GPU)",
         ),
         ScorerSpec(
@@ -96,3 +99,12 @@ def scorer_spec(name: str) -> ScorerSpec:
             f"scorer {name!r}", f"unknown; choose one of {', '.join(SCORER_NAMES)}"
         )
     return spec
+
+
+def frame_requirements_for(name: str, frame_pixels: str | None = None) -> FrameRequirements:
+    """The frames scorer ``name`` needs for a job with the ``frame_pixels`` preset (only the
+    qwen3-vl scorer's frames depend on it; see :mod:`common.scorers.qwen3_vl_frames`)."""
+    spec = scorer_spec(name)
+    if spec.name == "qwen3-vl":
+        return qwen3_vl_frames.frame_requirements(frame_pixels)
+    return spec.frame_requirements
