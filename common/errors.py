@@ -43,3 +43,7 @@ class StoreUnavailableError(SeglocateError):
 
 class JobCancelledError(SeglocateError):
     """The job was cancelled; running work stops at its next check."""
+
+
+class AudioError(VideoError):
+    """A video's audio cannot be read: a corrupt audio stream, a refused format, no decoder."""
