@@ -11,6 +11,7 @@ Work bucket (``SEGLOCATE_WORK_BUCKET``):
     frames/{content_hash}/{sampling_id}/chunk-{c:05d}.tar
     features/{features_id}/{content_hash}/{sampling_id}.json
     hashes/{sha256(bucket/key)}.json                object identity -> content hash
+    transcripts/{asr_id}/{content_hash}.json        Transcript (speech, once per content)
 Results bucket: {job_id}/result.json, {job_id}/thumbnails/{v:05d}-{n:02d}.jpg
 Videos bucket: uploads/{content_hash}/{file name}
 """
@@ -131,3 +132,8 @@ def active_job(job_id: str) -> str:
 
 
 ACTIVE_PREFIX = "active/"
+
+
+def transcript(asr_id: str, content_hash: str) -> str:
+    """A video content's transcript by one ASR model (``asr_cache_id``), in the work bucket."""
+    return check_key(f"transcripts/{asr_id}/{content_hash}.json")
