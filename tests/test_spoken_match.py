@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 
 from common.number_words import digits_for_number_words
+from common.scorers.base import LoadedQuery, WindowInput
+from common.scorers.ocr import OcrScorer
 from common.sounds_like import sounds_alike
+from common.speech.transcript import Segment, SpokenWord, Transcript
 from common.text_match import PHONETIC_CREDIT, QueryMatcher, TextCollection, analyze_line
 from common.window_text import Signal, match_window_text, signal_of, video_text_collection
 
@@ -167,3 +170,69 @@ def test_signal_rule() -> None:
     assert signal_of(100.0, 100.0, 20.0) is Signal.ocr
     assert signal_of(100.0, 20.0, 100.0) is Signal.speech
     assert signal_of(100.0, 60.0, 55.0) is Signal.both
+
+
+# -- the OCR scorer with a transcript (features as extract_features writes them) -------------
+
+#: 12 frames at 1 fps: "Part 1" on frames 0-5, "Part 2 / Vaccines" on 6-11.
+OCR_FEATURES = {
+    "version": 1,
+    "frames_total": 12,
+    "ocr_frames": [0, 6],
+    "lines_recognised": 3,
+    "runs": [[0, 5, 0], [6, 11, 1]],
+    "texts": [["Part 1", "Introduction"], ["Part 2", "Vaccines"]],
+}
+#: Three 4 s windows over the 12 frames.
+WINDOWS = [
+    WindowInput(start=float(s), end=float(s + 4), frame_indices=list(range(s, s + 4)))
+    for s in (0, 4, 8)
+]
+
+
+def spoken(text: str, start: float) -> Segment:
+    words = [
+        SpokenWord(start=start + 0.4 * i, end=start + 0.4 * i + 0.35, text=w, probability=0.9)
+        for i, w in enumerate(text.split())
+    ]
+    return Segment(start=start, end=words[-1].end, text=text, probability=0.9, words=words)
+
+
+LECTURE_SPEECH = Transcript(
+    model="tiny.en",
+    segments=[
+        spoken("Einstein published special relativity in nineteen oh five.", 0.5),
+        spoken("Vaccines teach the immune system.", 8.5),
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def ocr_scorer() -> OcrScorer:
+    return OcrScorer()
+
+
+def test_the_ocr_scorer_finds_a_window_by_its_spoken_words(ocr_scorer: OcrScorer) -> None:
+    matches = ocr_scorer.match_windows(
+        LoadedQuery(text="relativity 1905"), WINDOWS, OCR_FEATURES, LECTURE_SPEECH
+    )
+    assert [m.signal for m in matches] == [Signal.speech, None, None]
+    assert matches[0].score == pytest.approx(100)
+
+
+def test_the_ocr_scorer_says_both_signals_matched(ocr_scorer: OcrScorer) -> None:
+    matches = ocr_scorer.match_windows(
+        LoadedQuery(text="vaccines"), WINDOWS, OCR_FEATURES, LECTURE_SPEECH
+    )
+    assert [m.signal for m in matches] == [None, Signal.ocr, Signal.both]
+
+
+def test_without_a_transcript_match_windows_scores_as_score_windows(
+    ocr_scorer: OcrScorer,
+) -> None:
+    for text in ("vaccines", "part 1 introduction", "part"):
+        query = LoadedQuery(text=text)
+        plain = ocr_scorer.score_windows(query, WINDOWS, OCR_FEATURES)
+        for transcript in (None, Transcript(model="tiny.en")):
+            matches = ocr_scorer.match_windows(query, WINDOWS, OCR_FEATURES, transcript)
+            assert [m.score for m in matches] == pytest.approx(plain)

@@ -46,7 +46,9 @@ from common.frame_change import TextChangeDetector, region_changed, thumbnail
 from common.schemas import ScorerInfo
 from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
 from common.scorers.specs import scorer_spec
+from common.speech.transcript import Transcript
 from common.text_match import QueryMatcher, TextCollection, query_units
+from common.window_text import TextMatch, match_window_text, video_text_collection
 
 #: PP-OCR generation and size of the det/rec models RapidOCR ships in its wheel.
 OCR_VERSION = "PP-OCRv6"
@@ -149,6 +151,9 @@ class OcrScorer:
         self._features: dict[str, Any] | None = None
         self._collection: TextCollection | None = None
         self._matcher: QueryMatcher | None = None
+        # The same for match_windows, for one (features, transcript) pair.
+        self._speech_source: tuple[Any, Transcript | None] = (None, None)
+        self._speech_matcher: QueryMatcher | None = None
 
     # -- query ---------------------------------------------------------------------------------
 
@@ -242,11 +247,7 @@ class OcrScorer:
     ) -> list[float]:
         """One score in [0, 100] per window: the best match among the texts its frames show."""
         self.check_query(query)
-        if features is None or features.get("version") != FEATURES_VERSION:
-            raise SeglocateError(
-                f"ocr scorer: features version {FEATURES_VERSION} from extract_features are "
-                "needed to score windows"
-            )
+        features = _require_features(features)
         matcher = self._query_matcher(query.text or "", features)
         runs = features["runs"]
         starts = [run[0] for run in runs]
@@ -257,6 +258,41 @@ class OcrScorer:
             scores.append(max((matcher.score(text_id) for text_id in text_ids), default=0.0))
         return scores
 
+    def match_windows(
+        self,
+        query: LoadedQuery,
+        windows: Sequence[WindowInput],
+        features: dict[str, Any] | None,
+        transcript: Transcript | None,
+    ) -> list[TextMatch]:
+        """Per window: its on-screen texts and the words spoken in it scored together (0-100),
+        and which signal matched (:func:`common.window_text.match_window_text`).
+
+        IDF weights come from the video's texts and spoken sentences. Without a transcript (or
+        with an empty one) each score equals :meth:`score_windows`'s.
+        """
+        self.check_query(query)
+        features = _require_features(features)
+        source = self._speech_source
+        if self._speech_matcher is None or source[0] is not features or source[1] is not transcript:
+            self._speech_source = (features, transcript)
+            sentences = [] if transcript is None else transcript.sentence_texts()
+            collection = video_text_collection(features["texts"], sentences)
+            self._speech_matcher = QueryMatcher(query.text or "", collection)
+        elif self._speech_matcher.query != query.text:
+            self._speech_matcher = QueryMatcher(query.text or "", self._speech_matcher.collection)
+        runs, texts = features["runs"], features["texts"]
+        starts = [run[0] for run in runs]
+        matches = []
+        for window in windows:
+            text_ids = {_text_at(runs, starts, index) for index in window.frame_indices}
+            on_screen = [texts[text_id] for text_id in sorted(text_ids - {NO_TEXT})]
+            spoken = (
+                [] if transcript is None else transcript.sentences_between(window.start, window.end)
+            )
+            matches.append(match_window_text(self._speech_matcher, on_screen, spoken))
+        return matches
+
     def _query_matcher(self, text: str, features: dict[str, Any]) -> QueryMatcher:
         if self._features is not features or self._collection is None:
             self._features = features
@@ -265,6 +301,16 @@ class OcrScorer:
         if self._matcher is None or self._matcher.query != text:
             self._matcher = QueryMatcher(text, self._collection)
         return self._matcher
+
+
+def _require_features(features: dict[str, Any] | None) -> dict[str, Any]:
+    """``features`` if they come from this version of :meth:`OcrScorer.extract_features`."""
+    if features is None or features.get("version") != FEATURES_VERSION:
+        raise SeglocateError(
+            f"ocr scorer: features version {FEATURES_VERSION} from extract_features are "
+            "needed to score windows"
+        )
+    return features
 
 
 def _text_at(runs: Sequence[Sequence[int]], starts: Sequence[int], index: int) -> int:

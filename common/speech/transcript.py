@@ -130,6 +130,10 @@ class Transcript(_Model):
             join_words(sentence) for sentence in split_sentences(self.words_between(start, end))
         ]
 
+    def sentence_texts(self) -> list[str]:
+        """Every sentence as a line of text (the spoken documents of a video, for IDF)."""
+        return [join_words(sentence) for sentence in self.sentences()]
+
     def sentences(self) -> list[list[SpokenWord]]:
         """Every sentence of the transcript as its words (see :func:`split_sentences`)."""
         return [
