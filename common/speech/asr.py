@@ -196,6 +196,7 @@ class AsrModel:
             if found and language is None:
                 language, language_probability = info.language, float(info.language_probability)
             segments.extend(found)
+        segments.sort(key=lambda segment: segment.start)  # word times can nudge a segment's start
         audio = AudioPresence.speech if segments else AudioPresence.silent
         if not has_audio:
             audio = AudioPresence.none

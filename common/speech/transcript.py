@@ -94,8 +94,9 @@ class Transcript(_Model):
 
     @cached_property
     def words(self) -> list[SpokenWord]:
-        """Every word, in time order."""
-        return [word for segment in self.segments for word in segment.words]
+        """Every word, in time order (of their middles: what :meth:`words_between` bisects)."""
+        words = [word for segment in self.segments for word in segment.words]
+        return sorted(words, key=lambda word: word.middle)
 
     @cached_property
     def _middles(self) -> list[float]:
