@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ def default_asr_threads() -> int:
 def asr_cache_id(model_name: str | None) -> str:
     """Identity of the transcripts a model makes, for cache keys: version and model label."""
     label = resolve_model(model_name).label
-    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in label).strip("-")
+    safe = re.sub(r"[^A-Za-z0-9._]+", "-", label).strip("-")
     return f"asr-v{ASR_VERSION}-{safe}"
 
 
