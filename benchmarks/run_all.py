@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import time
 
-from benchmarks import bench_cache, bench_ingest, bench_memory, bench_ocr, bench_queue
+from benchmarks import (
+    bench_asr,
+    bench_cache,
+    bench_ingest,
+    bench_memory,
+    bench_ocr,
+    bench_queue,
+    phonetic_keys,
+)
 from benchmarks._util import machine_description, update_doc
 
 
@@ -13,7 +21,8 @@ def main() -> None:
     machine = machine_description()
     print(f"machine: {machine}")
     results = {}
-    for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr):
+    modules = (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr, bench_asr)
+    for module in (*modules, phonetic_keys):  # phonetic_keys: quality of name matching, no model
         print(f"\n== {module.__name__} ==", flush=True)
         results[module.__name__] = module.main()
     import torch
