@@ -12,7 +12,7 @@ so OCR-only scores are unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -83,3 +83,9 @@ def match_window_text(
         default=speech,
     )
     return TextMatch(score=score, signal=signal_of(score, ocr, speech), ocr=ocr, speech=speech)
+
+
+def spoken_relevance(matcher: QueryMatcher) -> Callable[[str], float]:
+    """A spoken sentence's text -> how well it matches the matcher's query (0-100): the
+    ``relevance`` that :func:`common.speech.boundaries.snap_to_speech` takes."""
+    return lambda sentence: matcher.score_document((), [analyze_line(sentence)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import itertools
+from collections.abc import Callable
 
 import pytest
 import srt
@@ -15,7 +16,8 @@ from pydantic import ValidationError
 from common.speech.boundaries import SPEECH_MARGIN, snap_to_speech
 from common.speech.subtitles import format_transcript, subtitle_cues, to_srt, to_vtt
 from common.speech.transcript import Segment, SpokenWord, Transcript
-from common.text_match import QueryMatcher, TextCollection, analyze_line
+from common.text_match import QueryMatcher
+from common.window_text import spoken_relevance, video_text_collection
 
 
 def words(text: str, start: float, seconds_per_word: float = 0.4) -> list[SpokenWord]:
@@ -167,8 +169,7 @@ def test_the_end_never_passes_the_video() -> None:
     assert end == 23.0
 
 
-def sentence_relevance(query: str):
+def sentence_relevance(query: str) -> Callable[[str], float]:
     """Sentence text -> 0-100 with the spoken-word matcher (IDF over the sentences)."""
-    sentences = [" ".join(w.text for w in s) for s in TRANSCRIPT.sentences()]
-    matcher = QueryMatcher(query, TextCollection.from_lines([[s] for s in sentences]))
-    return lambda text: matcher.score_document((), [analyze_line(text)])
+    collection = video_text_collection([], TRANSCRIPT.sentence_texts())
+    return spoken_relevance(QueryMatcher(query, collection))
