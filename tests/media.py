@@ -139,3 +139,38 @@ def incompressible_frames_clip(path: Path, seconds: float = 10, size: str = "128
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
     )  # fmt: skip
     return path
+
+
+def with_silent_track(path: Path, seconds: float = 4) -> Path:
+    """A small video whose audio stream holds digital silence."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=gray:s=160x90:r=5:d={seconds}",
+        "-f", "lavfi", "-i", f"anullsrc=r=16000:cl=mono:d={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "32k", "-shortest", str(path),
+    )  # fmt: skip
+    return path
+
+
+def with_hiss_track(path: Path, seconds: float = 4) -> Path:
+    """A small video whose audio is faint noise (not digital silence, no speech)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=gray:s=160x90:r=5:d={seconds}",
+        "-f", "lavfi", "-i", f"anoisesrc=r=16000:a=0.003:c=pink:d={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "32k", "-shortest", str(path),
+    )  # fmt: skip
+    return path
+
+
+def corrupt_audio(path: Path, source: Path) -> Path:
+    """``source`` with every audio packet scrambled (ffmpeg's noise bitstream filter): the
+    container and the video are intact, the audio stream cannot be decoded."""
+    ffmpeg("-i", str(source), "-c", "copy", "-bsf:a", "noise=amount=2", str(path))
+    return path
+
+
+def audio_file(path: Path, wav: Path) -> Path:
+    """``wav`` encoded as an audio-only file (AAC in M4A)."""
+    ffmpeg("-i", str(wav), "-c:a", "aac", "-b:a", "32k", str(path))
+    return path

@@ -49,7 +49,9 @@ from common.frame_change import TextChangeDetector, region_changed, thumbnail
 from common.schemas import ScorerInfo
 from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
 from common.scorers.specs import scorer_spec
-from common.text_match import QueryMatcher, TextCollection, query_units
+from common.speech.transcript import Transcript
+from common.text_match import QueryMatcher, query_units
+from common.window_text import TextMatch, match_window_text, video_text_collection
 
 #: PP-OCR generation and size of the det/rec models RapidOCR ships in its wheel.
 OCR_VERSION = "PP-OCRv6"
@@ -248,11 +250,7 @@ class OcrScorer:
     ) -> list[float]:
         """One score in [0, 100] per window: the best match among the texts its frames show."""
         self.check_query(query)
-        if features is None or features.get("version") != FEATURES_VERSION:
-            raise SeglocateError(
-                f"ocr scorer: features version {FEATURES_VERSION} from extract_features are "
-                "needed to score windows"
-            )
+        features = _require_features(features)
         matcher = self._query_matcher(query.text or "", features)
         runs = features["runs"]
         starts = [run[0] for run in runs]
@@ -263,15 +261,47 @@ class OcrScorer:
             scores.append(max((matcher.score(text_id) for text_id in text_ids), default=0.0))
         return scores
 
-    def _query_matcher(self, text: str, features: dict[str, Any]) -> QueryMatcher:
-        """The matcher of ``text`` over the video's texts, built once per (query, video): each
-        batch brings a fresh features object from the store, so the key is their content."""
-        key = (text, _texts_fingerprint(features["texts"]))
+    def match_windows(
+        self,
+        query: LoadedQuery,
+        windows: Sequence[WindowInput],
+        features: dict[str, Any] | None,
+        transcript: Transcript | None,
+    ) -> list[TextMatch]:
+        """Per window: its on-screen texts and the words spoken in it scored together (0-100),
+        and which signal matched (:func:`common.window_text.match_window_text`).
+
+        IDF weights come from the video's texts and spoken sentences. Without a transcript (or
+        with an empty one) each score equals :meth:`score_windows`'s.
+        """
+        self.check_query(query)
+        features = _require_features(features)
+        sentences = [] if transcript is None else transcript.sentence_texts()
+        matcher = self._query_matcher(query.text or "", features, sentences)
+        runs, texts = features["runs"], features["texts"]
+        starts = [run[0] for run in runs]
+        matches = []
+        for window in windows:
+            text_ids = {_text_at(runs, starts, index) for index in window.frame_indices}
+            on_screen = [texts[text_id] for text_id in sorted(text_ids - {NO_TEXT})]
+            spoken = (
+                [] if transcript is None else transcript.sentences_between(window.start, window.end)
+            )
+            matches.append(match_window_text(matcher, on_screen, spoken))
+        return matches
+
+    def _query_matcher(
+        self, text: str, features: dict[str, Any], spoken_sentences: Sequence[str] = ()
+    ) -> QueryMatcher:
+        """The matcher of ``text`` over the video's texts (and spoken sentences), built once per
+        (query, video): each batch brings a fresh features object from the store, so the key is
+        their content."""
+        key = (text, _texts_fingerprint([*features["texts"], list(spoken_sentences)]))
         matcher = self._matchers.get(key)
         if matcher is not None:
             self._matchers.move_to_end(key)
             return matcher
-        matcher = QueryMatcher(text, TextCollection.from_lines(features["texts"]))
+        matcher = QueryMatcher(text, video_text_collection(features["texts"], spoken_sentences))
         self.matcher_builds += 1
         self._matchers[key] = matcher
         if len(self._matchers) > MATCHER_CACHE_SIZE:
@@ -283,6 +313,16 @@ def _texts_fingerprint(texts: Sequence[Sequence[str]]) -> str:
     """A digest of a video's distinct texts (what a matcher depends on besides the query)."""
     data = json.dumps(texts, ensure_ascii=False, separators=(",", ":")).encode()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _require_features(features: dict[str, Any] | None) -> dict[str, Any]:
+    """``features`` if they come from this version of :meth:`OcrScorer.extract_features`."""
+    if features is None or features.get("version") != FEATURES_VERSION:
+        raise SeglocateError(
+            f"ocr scorer: features version {FEATURES_VERSION} from extract_features are "
+            "needed to score windows"
+        )
+    return features
 
 
 def _text_at(runs: Sequence[Sequence[int]], starts: Sequence[int], index: int) -> int:
