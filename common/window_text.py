@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from common.scorers.base import WindowMatch
 from common.text_match import QueryMatcher, TextCollection, analyze_line
 
 #: A signal "matched" when its own score reaches this share of the window's score (0-1).
@@ -31,13 +32,14 @@ class Signal(StrEnum):
 
 
 @dataclass(frozen=True)
-class TextMatch:
-    """How well one window's text matches the query, and where the match came from."""
+class TextMatch(WindowMatch):
+    """How well one window's text matches the query, and where the match came from.
 
-    score: float  #: 0-100: on-screen text and spoken words scored as one document
-    signal: Signal | None  #: None when nothing matched (score 0)
-    ocr: float  #: 0-100: the best on-screen text alone
-    speech: float  #: 0-100: the spoken words alone
+    ``score`` (0-100) scores on-screen text and spoken words as one document; ``signal`` is
+    a :class:`Signal` (None when nothing matched)."""
+
+    ocr: float = 0.0  #: 0-100: the best on-screen text alone
+    speech: float = 0.0  #: 0-100: the spoken words alone
 
 
 def video_text_collection(

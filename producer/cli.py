@@ -16,6 +16,8 @@ from common.logcontext import TextFormatter
 from common.printable import printable
 from common.schemas import JobResult, JobState, JobStatus
 from common.settings import Settings
+from common.storage import open_store
+from producer.transcripts import TRANSCRIPT_FORMATS
 
 
 def mmss(seconds: float) -> str:
@@ -99,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         "edl (CMX 3600 edit list), csv (one row per clip)",
     )
     export.add_argument("--out", type=Path, help="write here instead of standard output")
+    transcript = sub.add_parser(
+        "transcript", help="what is said in a video, as WebVTT or SRT subtitles or JSON"
+    )
+    transcript.add_argument("video", metavar="VIDEO", help="a local file or an object key")
+    transcript.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="vtt")
+    transcript.add_argument("--out", type=Path, help="write it here instead of printing it")
     ui = sub.add_parser("ui", help="serve the web page (search videos, watch the answers)")
     ui.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
@@ -163,20 +171,25 @@ def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
     if result.clips:
         names = [printable(c.video) for c in result.clips]
         width = max(len(name) for name in names)
-        print(
-            f"{'rank':>4}  {'video':<{width}}  {'start-end':<13}  {'score':>5}  thumbnail", file=out
-        )
+        # Which signal matched (text scorer): "ocr" on screen, "speech" said, "both".
+        matched = any(c.signal for c in result.clips)
+        header = f"{'rank':>4}  {'video':<{width}}  {'start-end':<13}  {'score':>5}  "
+        print(header + (f"{'matched':<7}  " if matched else "") + "thumbnail", file=out)
         for clip, name in zip(result.clips, names, strict=True):
             span = f"{mmss(clip.start)}-{mmss(clip.end)}"
+            signal = f"{clip.signal or '-':<7}  " if matched else ""
             print(
-                f"{clip.rank:>4}  {name:<{width}}  {span:<13}  {clip.score:>5.1f}  "
+                f"{clip.rank:>4}  {name:<{width}}  {span:<13}  {clip.score:>5.1f}  {signal}"
                 f"{printable(thumbnail_location(settings, clip.thumbnail))}",
                 file=out,
             )
     else:
         print("no clip scored at or above the minimum score", file=out)
     if result.error:
-        print(f"failed: {result.error}", file=sys.stderr)
+        print(f"failed: {printable(result.error)}", file=sys.stderr)
+    for video in result.videos:
+        if video.speech_error:
+            print(f"speech not read: {printable(video.speech_error)}", file=sys.stderr)
     for video in result.videos:
         if video.error and video.error != result.error:
             print(f"failed: {printable(video.error)}", file=sys.stderr)
@@ -219,6 +232,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_worker(settings, args.queues, args.gpus, args.concurrency, args.loglevel)
     if args.command in ("queue-depth", "stats"):
         return run_operator_command(args, settings)
+    if args.command == "transcript":
+        from producer.transcripts import video_transcript, write_transcript
+
+        found = video_transcript(open_store(settings), settings, args.video)
+        text = write_transcript(found, args.format, args.out)
+        if args.out is None:
+            sys.stdout.write(text)
+        else:
+            print(f"{args.format} transcript written to {printable(str(args.out))}")
+        return 0
     if args.command == "ui":
         from producer.ui.launch import run_ui
 

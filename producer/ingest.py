@@ -25,6 +25,7 @@ from common.scorers.specs import frame_requirements_for
 from common.storage import ObjectStore, read_model_or_none, write_model
 from common.video import content_hash, probe_video, sample_jpeg_frames, sample_model_frames
 from common.windows import plan_batches, plan_windows
+from producer.hearing import hear_video
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
         if manifest is not None:
             ctx.count("frame_cache_hits")
         else:
-            path = fetched or stack.enter_context(local_video(ctx, ref))
+            path = fetched = fetched or stack.enter_context(local_video(ctx, ref))
             probe = probe_video(path, ref.name)
             frames = (
                 sample_model_frames(path, probe, options.fps, needs, ref.name)
@@ -185,6 +186,12 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
             ctx.count("decodes")
             ctx.count("frames_decoded", len(manifest.frame_times))
             log.info("sampled %d frames of %s", len(manifest.frame_times), ref.name)
+        if ctx.settings.asr:  # what is said, once per content hash (a cache hit fetches nothing)
+
+            def video_path() -> Path:
+                return fetched or stack.enter_context(local_video(ctx, ref))
+
+            hear_video(ctx, record, digest, ref.name, video_path)
     duration = manifest.probe.duration
     windows = plan_windows(
         duration,

@@ -191,5 +191,5 @@ def test_gpu_workers_of_different_scorers_share_one_broker(
     finally:
         other.stop()
     assert [r.status for r in results] == [JobState.succeeded] * 4
-    assert [r.scorer.name for r in results] == ["null-benchmark", "ocr"] * 2
+    assert [r.scorer.name for r in results] == ["null-benchmark", "text"] * 2
     assert {w.score for w in results[0].videos[0].windows} == {50.0}

@@ -87,7 +87,7 @@ def test_result_json_has_the_stable_layout_and_thumbnails(embedded_settings, lec
     stored = embedded_settings.data_dir / "results" / result.job_id / "result.json"
     data = json.loads(stored.read_text())
     assert data["schema_version"] == 1
-    assert data["scorer"]["name"] == "ocr"
+    assert data["scorer"]["name"] == "text"
     assert (data["fps"], data["window"], data["stride"]) == (1.0, 5.0, 5.0)
     video = data["videos"][0]
     assert video["status"] == "succeeded" and video["error"] is None

@@ -8,7 +8,7 @@ from workers.launch import parse_gpus, parse_queues, planned_processes
 
 def test_default_is_one_process_serving_both_queues_on_the_solo_pool():
     [(cmd, env)] = planned_processes(["cpu", "gpu"], [], None, "INFO", "ocr")
-    assert cmd[cmd.index("-Q") + 1] == "cpu,gpu.ocr"
+    assert cmd[cmd.index("-Q") + 1] == "cpu,gpu.text"  # ocr is the text scorer
     assert cmd[cmd.index("--pool") + 1] == "solo"
     assert env == {"SEGLOCATE_WORKER_QUEUES": "cpu,gpu"}
 

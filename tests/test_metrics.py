@@ -92,7 +92,7 @@ def test_heartbeat_records_windows_scored_since_the_last_update(tmp_path):
 def snapshot() -> FleetSnapshot:
     return FleetSnapshot(
         taken_at=NOW,
-        queues={"cpu": 0, "gpu.ocr": 2, "gpu.qwen3-vl": 7, "gpu.null-benchmark": 0},
+        queues={"cpu": 0, "gpu.text": 2, "gpu.qwen3-vl": 7, "gpu.null-benchmark": 0},
         unacked=1,
         jobs=[
             JobProgress(
@@ -100,7 +100,7 @@ def snapshot() -> FleetSnapshot:
                 videos={"scoring": 2, "succeeded": 1}, windows_planned=300, windows_done=60,
             ),
             JobProgress(
-                job_id="b", state=JobState.queued, scorer="ocr", videos={"queued": 4},
+                job_id="b", state=JobState.queued, scorer="text", videos={"queued": 4},
             ),
         ],
         workers=[
@@ -123,7 +123,7 @@ def test_fleet_gauges_say_what_waits_where():
     assert got[("seglocate_queue_messages", (("queue", "gpu.qwen3-vl"),))] == 7
     assert got[("seglocate_queue_unacked_messages", ())] == 1
     assert got[("seglocate_windows_waiting", (("scorer", "qwen3-vl"),))] == 240
-    assert got[("seglocate_windows_waiting", (("scorer", "ocr"),))] == 0
+    assert got[("seglocate_windows_waiting", (("scorer", "text"),))] == 0
     assert got[("seglocate_jobs", (("state", "running"),))] == 1
     assert got[("seglocate_jobs", (("state", "queued"),))] == 1
     assert got[("seglocate_videos", (("state", "queued"),))] == 4
@@ -133,7 +133,7 @@ def test_fleet_gauges_say_what_waits_where():
     assert got[("seglocate_job_windows_planned", job)] == 300
     assert got[("seglocate_workers", (("queue", "gpu.qwen3-vl"),))] == 1
     assert got[("seglocate_workers", (("queue", "cpu"),))] == 1
-    assert got[("seglocate_workers", (("queue", "gpu.ocr"),))] == 0
+    assert got[("seglocate_workers", (("queue", "gpu.text"),))] == 0
     assert got[("seglocate_fleet_refresh_timestamp_seconds", ())] == NOW.timestamp()
     assert {q for (name, labels), _ in got.items() if name == "seglocate_workers"
             for _, q in labels} == set(broker_queue_names())  # fmt: skip
@@ -148,7 +148,7 @@ def test_stats_screen_shows_queues_jobs_and_time_left():
     assert "Active jobs: queued 1, running 1" in text
     # 240 windows left at 120 windows over the last 5 min and 30 s (330 s): 660 s.
     assert re.search(r"\ba\s*│\s*running\s*│\s*qwen3-vl\s*│\s*1/3\s*│\s*60/300\s*│\s*11m00s", text)
-    assert re.search(r"\bb\s*│\s*queued\s*│\s*ocr\s*│\s*0/4\s*│\s*0/0\s*│\s*-", text)
+    assert re.search(r"\bb\s*│\s*queued\s*│\s*text\s*│\s*0/4\s*│\s*0/0\s*│\s*-", text)
     assert duration_text(eta_seconds(0, 0.0)) == "0s"
     assert duration_text(eta_seconds(5, 0.0)) == "-"
     assert duration_text(7300) == "2h01m"

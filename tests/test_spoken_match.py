@@ -7,7 +7,7 @@ import pytest
 
 from common.number_words import digits_for_number_words
 from common.scorers.base import LoadedQuery, WindowInput
-from common.scorers.ocr import OcrScorer
+from common.scorers.text import TextScorer
 from common.sounds_like import sounds_alike
 from common.speech.transcript import Segment, SpokenWord, Transcript
 from common.text_match import PHONETIC_CREDIT, QueryMatcher, TextCollection, analyze_line
@@ -208,11 +208,11 @@ LECTURE_SPEECH = Transcript(
 
 
 @pytest.fixture(scope="module")
-def ocr_scorer() -> OcrScorer:
-    return OcrScorer()
+def ocr_scorer() -> TextScorer:
+    return TextScorer()
 
 
-def test_the_ocr_scorer_finds_a_window_by_its_spoken_words(ocr_scorer: OcrScorer) -> None:
+def test_the_ocr_scorer_finds_a_window_by_its_spoken_words(ocr_scorer: TextScorer) -> None:
     matches = ocr_scorer.match_windows(
         LoadedQuery(text="relativity 1905"), WINDOWS, OCR_FEATURES, LECTURE_SPEECH
     )
@@ -220,7 +220,7 @@ def test_the_ocr_scorer_finds_a_window_by_its_spoken_words(ocr_scorer: OcrScorer
     assert matches[0].score == pytest.approx(100)
 
 
-def test_the_ocr_scorer_says_both_signals_matched(ocr_scorer: OcrScorer) -> None:
+def test_the_ocr_scorer_says_both_signals_matched(ocr_scorer: TextScorer) -> None:
     matches = ocr_scorer.match_windows(
         LoadedQuery(text="vaccines"), WINDOWS, OCR_FEATURES, LECTURE_SPEECH
     )
@@ -228,7 +228,7 @@ def test_the_ocr_scorer_says_both_signals_matched(ocr_scorer: OcrScorer) -> None
 
 
 def test_without_a_transcript_match_windows_scores_as_score_windows(
-    ocr_scorer: OcrScorer,
+    ocr_scorer: TextScorer,
 ) -> None:
     for text in ("vaccines", "part 1 introduction", "part"):
         query = LoadedQuery(text=text)

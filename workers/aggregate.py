@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from common import keys
 from common.errors import CorruptObjectError
-from common.frames import FrameReader, encode_jpeg, read_manifest
+from common.frames import FrameManifest, FrameReader, encode_jpeg, read_manifest
 from common.jobstate import job_store, video_ref
 from common.pipeline import TASK_FINALIZE, PipelineContext
 from common.schemas import (
     BatchScores,
     Clip,
+    JobSpec,
     JobTask,
     Refinement,
     ScorerInfo,
@@ -21,9 +25,16 @@ from common.schemas import (
     VideoTask,
     WindowScore,
 )
+from common.speech.boundaries import snap_to_speech
 from common.storage import read_model_or_none
+from common.text_match import QueryMatcher
+from common.window_text import spoken_relevance, video_text_collection
 from common.windows import frames_in_window
-from workers.clips import merge_windows, refine_clip
+from workers.clips import ClipSpan, merge_windows, refine_clip
+from workers.scoring import load_features, load_transcript
+
+if TYPE_CHECKING:
+    from common.speech.transcript import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +48,7 @@ def collect_window_scores(
     """Every window's score, or None while some batch is still missing. Each window once."""
     work = ctx.settings.work_bucket
     scores: list[float | None] = [None] * len(record.windows)
+    signals: list[str | None] = [None] * len(record.windows)
     scorer: ScorerInfo | None = None
     for batch_index, (first, end) in enumerate(record.batches):
         key = keys.batch_scores(task.job_id, task.video_index, batch_index)
@@ -48,12 +60,61 @@ def collect_window_scores(
             reason = f"its windows do not match the video's batch [{first}, {end})"
             raise CorruptObjectError(work, key, reason)
         scores[first:end] = batch.scores
+        if batch.signals is not None and len(batch.signals) == end - first:
+            signals[first:end] = batch.signals
     windows = [
-        WindowScore(start=span.start, end=span.end, score=score)
-        for span, score in zip(record.windows, scores, strict=True)
+        WindowScore(start=span.start, end=span.end, score=score, signal=signal)
+        for span, score, signal in zip(record.windows, scores, signals, strict=True)
         if score is not None
     ]
     return windows, scorer
+
+
+#: Signals of clips found by what was said: their ends follow the spoken sentence.
+SPEECH_SIGNALS = ("speech", "both")
+
+
+def speech_relevance(
+    ctx: PipelineContext, spec: JobSpec, manifest: FrameManifest | None, transcript: Transcript
+) -> Callable[[str], float]:
+    """A spoken sentence -> how well it matches the job's text query (0-100), with the IDF
+    weights of the video's own on-screen texts and sentences (as the text scorer weighs)."""
+    texts: list[list[str]] = []
+    scorer = ctx.scorer_for(spec.options.scorer)
+    if manifest is not None and scorer.features_id is not None:
+        features = load_features(ctx, scorer, manifest, compute=False) or {}
+        texts = list(features.get("texts", []))
+    collection = video_text_collection(texts, transcript.sentence_texts())
+    return spoken_relevance(QueryMatcher(spec.query.text or "", collection))
+
+
+def _follow_speech(
+    ctx: PipelineContext,
+    spec: JobSpec,
+    record: VideoRecord,
+    manifest: FrameManifest | None,
+    windows: list[WindowScore],
+    spans: list[ClipSpan],
+) -> list[ClipSpan]:
+    """Clips whose best window matched what was said start and end with the sentences that
+    said it (:func:`common.speech.boundaries.snap_to_speech`), not on window edges."""
+    by_speech = [windows[span.peak_window].signal in SPEECH_SIGNALS for span in spans]
+    if not any(by_speech) or not spec.query.text:
+        return spans
+    transcript = load_transcript(ctx, record)
+    if transcript is None:
+        return spans
+    relevance = speech_relevance(ctx, spec, manifest, transcript)
+    sentences = transcript.sentences()
+    followed: list[ClipSpan] = []
+    for span, spoken in zip(spans, by_speech, strict=True):
+        if spoken:
+            start, end = snap_to_speech(span.start, span.end, sentences, relevance, record.duration)
+            span = replace(span, start=start, end=end)
+        # Clips never overlap: two windows may snap to one sentence; the better clip keeps it.
+        if not any(span.start < kept.end and kept.start < span.end for kept in followed):
+            followed.append(span)
+    return followed
 
 
 def _thumbnail(
@@ -98,6 +159,7 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
     manifest = read_manifest(
         ctx.store, ctx.settings.work_bucket, record.content_hash, record.sampling_id
     )
+    spans = _follow_speech(ctx, spec, record, manifest, windows, spans)
     reader = FrameReader(ctx.store, ctx.settings.work_bucket, manifest) if manifest else None
     clips = []
     for number, span in enumerate(spans, 1):
@@ -118,6 +180,7 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
                 score=round(span.score, 2),
                 rank=number,
                 thumbnail=thumb,
+                signal=windows[span.peak_window].signal,
             )
         )
     result = VideoResult(
@@ -127,6 +190,8 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
         clips=clips,
         windows=windows,
         frame_rate=manifest.probe.fps if manifest else None,
+        speech=record.speech,
+        speech_error=record.speech_error,
     )
     jobs.write_video_result(task.job_id, task.video_index, result)
     record.status = VideoState.succeeded

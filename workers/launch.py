@@ -60,7 +60,7 @@ def worker_command(
 
 
 def planned_processes(
-    queues: list[str], gpus: list[str], concurrency: int | None, loglevel: str, scorer: str = "ocr"
+    queues: list[str], gpus: list[str], concurrency: int | None, loglevel: str, scorer: str = "text"
 ) -> list[tuple[list[str], dict[str, str]]]:
     """(command, extra environment) for every worker process to start."""
     plans: list[tuple[list[str], dict[str, str]]] = []

@@ -56,7 +56,8 @@ def rebuild_corrupt_object(
         ctx.store.delete(work, error.key)
     video = _VIDEO_OBJECT.match(error.key)
     index = int(video["video"]) if video else message.video_index
-    if frames or (video and video["what"] == "state.json"):
+    transcript = error.key.startswith("transcripts/")
+    if frames or transcript or (video and video["what"] == "state.json"):
         _restart_video(ctx, message, index)
     elif video and video["what"] == "result.json":
         _reaggregate_video(ctx, message, index)

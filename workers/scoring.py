@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import keys
 from common.errors import (
@@ -30,11 +30,14 @@ from common.schemas import (
     WindowScore,
     WindowSpan,
 )
-from common.scorers.base import Scorer, WindowInput
-from common.storage import ObjectStore, write_model
+from common.scorers.base import Scorer, WindowInput, WindowMatch
+from common.storage import ObjectStore, read_model_or_none, write_model
 from common.windows import frames_in_window
 from workers.clips import edge_probes, merge_windows
 from workers.query import load_query
+
+if TYPE_CHECKING:
+    from common.speech.transcript import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -153,34 +156,52 @@ def after_scoring(spec: JobSpec) -> str:
     return TASK_REFINE if spec.options.refine_boundaries else TASK_AGGREGATE
 
 
+def load_transcript(ctx: PipelineContext, record: VideoRecord) -> Transcript | None:
+    """The video's transcript, where the speech step stored one (None: speech off, or no
+    audio could be read)."""
+    if record.transcript_key is None:
+        return None
+    from common.speech.transcript import Transcript
+
+    key = record.transcript_key
+    transcript = read_model_or_none(ctx.store, ctx.settings.work_bucket, key, Transcript)
+    if transcript is None:  # deleted behind our back: the repair transcribes the video again
+        raise CorruptObjectError(ctx.settings.work_bucket, key, "the transcript is missing")
+    return transcript
+
+
 def score_spans(
     ctx: PipelineContext, spec: JobSpec, record: VideoRecord, spans: Sequence[WindowSpan]
-) -> tuple[Scorer, list[float]]:
-    """Score the (query, span) pairs of one video with the job's scorer; checked 0-100 scores."""
+) -> tuple[Scorer, list[WindowMatch]]:
+    """Score the (query, span) pairs of one video with the job's scorer: checked 0-100 scores
+    and, where the scorer can tell, which signal matched. A window's document is its frames,
+    its on-screen text and the words spoken in it."""
     scorer = _scorer_for_job(ctx, spec)
     query = load_query(
         ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars
     )
     manifest = _manifest(ctx, record)
     features = load_features(ctx, scorer, manifest, compute=True)
+    transcript = load_transcript(ctx, record)
     work = ctx.settings.work_bucket
     reader = FrameReader(ctx.store, work, manifest) if scorer.needs_window_pixels else None
     windows = []
     for span in spans:
         indices = frames_in_window(manifest.frame_times, span.start, span.end)
         frames = reader.frames(indices) if reader else []
+        spoken = transcript.text_between(span.start, span.end) if transcript else ""
         windows.append(
             WindowInput(
                 start=span.start, end=span.end, frame_indices=indices, frames=frames,
-                fps=manifest.fps,
+                fps=manifest.fps, text=spoken,
             )
         )  # fmt: skip
     if ctx.settings.fault_slow_scoring_s:  # testing only: a slow GPU batch
         time.sleep(ctx.settings.fault_slow_scoring_s)
-    scores = scorer.score_windows(query, windows, features) if windows else []
+    matches = scorer.match_windows(query, windows, features, transcript) if windows else []
     if windows:
         count_scoring_call(ctx, scorer, len(windows))
-    return scorer, _check_scores(scores, len(windows), scorer)
+    return scorer, _check_matches(list(matches), len(windows), scorer)
 
 
 def refine_video(ctx: PipelineContext, task: VideoTask) -> None:
@@ -202,26 +223,30 @@ def refine_video(ctx: PipelineContext, task: VideoTask) -> None:
         clips = merge_windows(windows, min_score=options.min_score, top_k=options.top_k)
         step = 1.0 / options.fps
         spans = [WindowSpan(start=lo, end=hi) for lo, hi in edge_probes(windows, clips, step)]
-        _, scores = score_spans(ctx, spec, record, spans)
+        _, matches = score_spans(ctx, spec, record, spans)
         probes = [
-            WindowScore(start=s.start, end=s.end, score=v)
-            for s, v in zip(spans, scores, strict=True)
+            WindowScore(start=s.start, end=s.end, score=m.score, signal=m.signal)
+            for s, m in zip(spans, matches, strict=True)
         ]
         write_model(ctx.store, work, key, Refinement(probes=probes))
         ctx.count("probes_scored", len(probes))
     ctx.enqueue(TASK_AGGREGATE, task)
 
 
-def _check_scores(scores: list[float], expected: int, scorer: Scorer) -> list[float]:
-    if len(scores) != expected:
+def _check_matches(matches: list[WindowMatch], expected: int, scorer: Scorer) -> list[WindowMatch]:
+    """The scorer's matches with scores clamped to 0-100 and rounded; an error for a wrong
+    count or a non-finite score."""
+    if len(matches) != expected:
         raise ScorerOutputError(
-            f"scorer {scorer.info.name}: returned {len(scores)} scores for {expected} windows"
+            f"scorer {scorer.info.name}: returned {len(matches)} scores for {expected} windows"
         )
     checked = []
-    for score in scores:
-        if not math.isfinite(score):
+    for match in matches:
+        if not math.isfinite(match.score):
             raise ScorerOutputError(f"scorer {scorer.info.name}: returned a non-finite score")
-        checked.append(round(min(100.0, max(0.0, float(score))), 4))
+        score = round(min(100.0, max(0.0, float(match.score))), 4)
+        signal = str(match.signal) if match.signal is not None and score > 0 else None
+        checked.append(WindowMatch(score=score, signal=signal))
     return checked
 
 
@@ -236,17 +261,19 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
     work = ctx.settings.work_bucket
     if not ctx.store.exists(work, key):
         first, end = record.batches[task.batch_index]
-        scorer, scores = score_spans(ctx, spec, record, record.windows[first:end])
+        scorer, matches = score_spans(ctx, spec, record, record.windows[first:end])
+        signals = [m.signal for m in matches]
         batch = BatchScores(
             job_id=task.job_id,
             video_index=task.video_index,
             batch_index=task.batch_index,
             first_window=first,
-            scores=scores,
+            scores=[m.score for m in matches],
             scorer=scorer.info,
+            signals=signals if any(signals) else None,
         )
         ctx.store.put_bytes(work, key, batch.model_dump_json().encode(), "application/json")
-        ctx.count("windows_scored", len(scores))
+        ctx.count("windows_scored", len(matches))
     if len(jobs.scored_batches(task.job_id, task.video_index)) >= len(record.batches):
         next_task = VideoTask(
             job_id=task.job_id, video_index=task.video_index, scorer=spec.options.scorer

@@ -1,6 +1,6 @@
 """A window's text from the OCR scorer's cached features: the distinct texts its frames show, in
 order of appearance, lines joined by newlines. Pure logic over the features JSON (layout in
-:mod:`common.scorers.ocr`); spoken words are appended by the caller once speech lands.
+:mod:`common.scorers.text`); spoken words are appended by the caller once speech lands.
 """
 
 from __future__ import annotations

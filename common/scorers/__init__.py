@@ -34,11 +34,11 @@ def check_scorer_name(name: str) -> str:
 
 def build_scorer(name: str, settings: Settings) -> Scorer:
     """Construct the named scorer. Heavy models load lazily on first use."""
-    check_scorer_name(name)
-    if name == "ocr":
-        from common.scorers.ocr import OcrScorer
+    name = check_scorer_name(name)
+    if name == "text":
+        from common.scorers.text import TextScorer
 
-        return OcrScorer()
+        return TextScorer()
     if name == "qwen3-vl":
         from common.scorers.qwen3_vl import Qwen3VLScorer
 

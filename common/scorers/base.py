@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PIL import Image
 
 from common.schemas import ScorerInfo
+
+if TYPE_CHECKING:
+    from common.speech.transcript import Transcript
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,21 @@ class LoadedQuery:
         return frozenset(name for name, value in present.items() if value)
 
 
+@dataclass(frozen=True)
+class WindowMatch:
+    """One window's score and, where the scorer can tell, which signal matched."""
+
+    score: float  #: 0-100
+    #: ``ocr``, ``speech`` or ``both`` (the text scorer); None when nothing matched or the
+    #: scorer cannot tell.
+    signal: str | None = None
+
+
+def matches_of(scores: Sequence[float]) -> list[WindowMatch]:
+    """Scores of a scorer that cannot tell which signal matched."""
+    return [WindowMatch(score=score) for score in scores]
+
+
 @runtime_checkable
 class Scorer(Protocol):
     """Scores (query, window) pairs, 0-100. Loaded once per process and kept."""
@@ -111,4 +129,16 @@ class Scorer(Protocol):
         features: dict[str, Any] | None,
     ) -> list[float]:
         """One score in [0, 100] per window, in order."""
+        ...
+
+    def match_windows(
+        self,
+        query: LoadedQuery,
+        windows: Sequence[WindowInput],
+        features: dict[str, Any] | None,
+        transcript: Transcript | None,
+    ) -> Sequence[WindowMatch]:
+        """Per window, its score and which signal matched, reading the video's ``transcript``
+        too where the scorer uses it (the pipeline calls this; ``score_windows`` is the plain
+        form). Windows' ``text`` already holds the words spoken in them."""
         ...

@@ -6,7 +6,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from common.schemas import ScorerInfo
-from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from common.scorers.base import (
+    LoadedQuery,
+    SampledFrame,
+    WindowInput,
+    WindowMatch,
+    matches_of,
+)
 from common.scorers.specs import scorer_spec
 
 #: The score every window gets, 0-100.
@@ -33,3 +39,12 @@ class NullBenchmarkScorer:
         self, query: LoadedQuery, windows: Sequence[WindowInput], features: dict[str, Any] | None
     ) -> list[float]:
         return [NULL_SCORE for _ in windows]
+
+    def match_windows(
+        self,
+        query: LoadedQuery,
+        windows: Sequence[WindowInput],
+        features: dict[str, Any] | None,
+        transcript: object,
+    ) -> list[WindowMatch]:
+        return matches_of(self.score_windows(query, windows, features))

@@ -63,7 +63,7 @@ from PIL import Image
 
 from common.errors import InvalidInputError, QueryError, VideoError
 from common.schemas import ScorerInfo
-from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from common.scorers.base import LoadedQuery, SampledFrame, WindowInput, WindowMatch, matches_of
 from common.scorers.qwen3_vl_frames import (
     CLIP_TOTAL_PIXELS,
     DEFAULT_PRESET,
@@ -331,6 +331,17 @@ class Qwen3VLScorer:
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
         return scores
+
+    def match_windows(
+        self,
+        query: LoadedQuery,
+        windows: Sequence[WindowInput],
+        features: dict[str, Any] | None,
+        transcript: object,
+    ) -> list[WindowMatch]:
+        """:meth:`score_windows`: the reranker reads frames and spoken words (``window.text``)
+        as one document, so it cannot say which of them matched."""
+        return matches_of(self.score_windows(query, windows, features))
 
     # --- extras for tests and tools ------------------------------------------------------------
 

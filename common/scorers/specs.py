@@ -61,12 +61,12 @@ SPECS: dict[str, ScorerSpec] = {
     spec.name: spec
     for spec in (
         ScorerSpec(
-            name="ocr",
+            name="text",
             query_kinds=frozenset({"text"}),
             frame_requirements=FrameRequirements(max_pixels=OCR_MAX_PIXELS),
             needs_window_pixels=False,
             kind_hint="drop the image or video clip, or use the qwen3-vl scorer",
-            summary="on-screen text (CPU, offline)",
+            summary="on-screen text (OCR) and spoken words (ASR), CPU, offline",
         ),
         ScorerSpec(
             name="qwen3-vl",
@@ -87,17 +87,19 @@ SPECS: dict[str, ScorerSpec] = {
     )
 }
 
-#: Names accepted by ``--scorer`` and ``SEGLOCATE_SCORER``.
+#: Canonical scorer names (results, queue names ``gpu.<name>``).
 SCORER_NAMES = tuple(SPECS)
+#: Other names accepted by ``--scorer`` and ``SEGLOCATE_SCORER``: ``ocr`` is the text scorer's
+#: name from before it read spoken words too.
+SCORER_ALIASES = {"ocr": "text"}
 
 
 def scorer_spec(name: str) -> ScorerSpec:
-    """The spec of scorer ``name``; a clear error for an unknown name."""
-    spec = SPECS.get(name)
+    """The spec of scorer ``name`` (or an alias); a clear error for an unknown name."""
+    spec = SPECS.get(SCORER_ALIASES.get(name, name))
     if spec is None:
-        raise InvalidInputError(
-            f"scorer {name!r}", f"unknown; choose one of {', '.join(SCORER_NAMES)}"
-        )
+        known = ", ".join([*SCORER_NAMES, *SCORER_ALIASES])
+        raise InvalidInputError(f"scorer {name!r}", f"unknown; choose one of {known}")
     return spec
 
 

@@ -4,11 +4,11 @@ CPU and offline: RapidOCR's PP-OCR detection and recognition models (Chinese and
 inside the ``rapidocr`` wheel and run on onnxruntime. The engine is created on first use and
 kept for the life of the scorer (a worker keeps the scorer resident).
 
-The query-independent step, :meth:`OcrScorer.extract_features`, walks the video's sampled frames
+The query-independent step, :meth:`TextScorer.extract_features`, walks the video's sampled frames
 once and OCRs only frames whose text may have changed since the last OCR'd frame
 (:class:`common.frame_change.TextChangeDetector`, which ignores a moving speaker inset), so a
 slide lecture costs about one OCR per distinct slide state. Its JSON output (cached by the
-pipeline under :attr:`OcrScorer.features_id`)::
+pipeline under :attr:`TextScorer.features_id`)::
 
     {
       "version": 1,
@@ -22,7 +22,7 @@ pipeline under :attr:`OcrScorer.features_id`)::
                                     # distinct texts, each its lines in reading order
     }
 
-The per-query step, :meth:`OcrScorer.score_windows`, scores a window as the best
+The per-query step, :meth:`TextScorer.score_windows`, scores a window as the best
 :mod:`common.text_match` score (0-100) among the distinct texts its frames show, with IDF weights
 from the video's own texts.
 """
@@ -131,10 +131,10 @@ def default_ocr_threads() -> int:
     return max(1, min(MAX_OCR_THREADS, available))
 
 
-class OcrScorer:
+class TextScorer:
     """Scores windows by how well their on-screen text matches a text query, 0-100."""
 
-    spec = scorer_spec("ocr")
+    spec = scorer_spec("text")
     frame_requirements = spec.frame_requirements
     query_kinds = spec.query_kinds
     needs_window_pixels = spec.needs_window_pixels
@@ -147,7 +147,7 @@ class OcrScorer:
         self.skip_unchanged_frames = skip_unchanged_frames
         revision = _rapidocr_version()
         self.info = ScorerInfo(
-            name="ocr", model_id=f"rapidocr-{OCR_VERSION}-{OCR_MODEL_TYPE}", revision=revision
+            name="text", model_id=f"rapidocr-{OCR_VERSION}-{OCR_MODEL_TYPE}", revision=revision
         )
         self.features_id: str | None = f"ocr-v{FEATURES_VERSION}-{revision}-{OCR_VERSION}"
         self.threads = threads or default_ocr_threads()
@@ -316,7 +316,7 @@ def _texts_fingerprint(texts: Sequence[Sequence[str]]) -> str:
 
 
 def _require_features(features: dict[str, Any] | None) -> dict[str, Any]:
-    """``features`` if they come from this version of :meth:`OcrScorer.extract_features`."""
+    """``features`` if they come from this version of :meth:`TextScorer.extract_features`."""
     if features is None or features.get("version") != FEATURES_VERSION:
         raise SeglocateError(
             f"ocr scorer: features version {FEATURES_VERSION} from extract_features are "

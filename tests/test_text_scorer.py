@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from common.errors import QueryError, SeglocateError
 from common.frame_change import thumbnail
 from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
-from common.scorers.ocr import OcrScorer
+from common.scorers.text import TextScorer
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu/"
 TITLE_FONT = FONT_DIR + "DejaVuSans-Bold.ttf"
@@ -87,17 +87,17 @@ def windows(total: int) -> list[WindowInput]:
 
 
 @pytest.fixture(scope="module")
-def scorer() -> OcrScorer:
-    return OcrScorer()
+def scorer() -> TextScorer:
+    return TextScorer()
 
 
 @pytest.fixture(scope="module")
-def lecture(scorer: OcrScorer) -> dict[str, Any]:
+def lecture(scorer: TextScorer) -> dict[str, Any]:
     """Features of the rendered lecture, through a JSON round trip as the pipeline caches them."""
     return json.loads(json.dumps(scorer.extract_features(iter(lecture_frames()))))
 
 
-def window_scores(scorer: OcrScorer, features: dict[str, Any], text: str) -> list[float]:
+def window_scores(scorer: TextScorer, features: dict[str, Any], text: str) -> list[float]:
     return scorer.score_windows(
         LoadedQuery(text=text),
         windows(features["frames_total"]),
@@ -113,8 +113,8 @@ def best_windows(scores: list[float]) -> set[int]:
 # -- what the scorer declares ----------------------------------------------------------------
 
 
-def test_scorer_declares_text_queries_and_a_720p_budget(scorer: OcrScorer) -> None:
-    assert scorer.info.name == "ocr"
+def test_scorer_declares_text_queries_and_a_720p_budget(scorer: TextScorer) -> None:
+    assert scorer.info.name == "text"
     assert scorer.info.model_id == "rapidocr-PP-OCRv6-small"
     assert scorer.info.revision and scorer.info.revision[0].isdigit()
     assert scorer.query_kinds == frozenset({"text"})
@@ -123,29 +123,29 @@ def test_scorer_declares_text_queries_and_a_720p_budget(scorer: OcrScorer) -> No
     assert scorer.features_id and scorer.info.revision in scorer.features_id
 
 
-def test_image_query_is_refused(scorer: OcrScorer) -> None:
+def test_image_query_is_refused(scorer: TextScorer) -> None:
     with pytest.raises(QueryError, match="takes a text query only"):
         scorer.check_query(LoadedQuery(text="force", image=Image.new("RGB", (8, 8))))
 
 
-def test_video_query_is_refused(scorer: OcrScorer) -> None:
+def test_video_query_is_refused(scorer: TextScorer) -> None:
     clip = [SampledFrame(index=0, time=0.0, image=Image.new("RGB", (8, 8)))]
     with pytest.raises(QueryError, match="takes a text query only"):
         scorer.check_query(LoadedQuery(video_frames=clip))
 
 
 @pytest.mark.parametrize("text", [None, "", "   "])
-def test_empty_text_query_is_refused(scorer: OcrScorer, text: str | None) -> None:
+def test_empty_text_query_is_refused(scorer: TextScorer, text: str | None) -> None:
     with pytest.raises(QueryError, match="empty"):
         scorer.check_query(LoadedQuery(text=text))
 
 
-def test_punctuation_only_query_is_refused(scorer: OcrScorer) -> None:
+def test_punctuation_only_query_is_refused(scorer: TextScorer) -> None:
     with pytest.raises(QueryError, match="no words"):
         scorer.check_query(LoadedQuery(text="?!"))
 
 
-def test_scoring_without_features_is_an_error(scorer: OcrScorer) -> None:
+def test_scoring_without_features_is_an_error(scorer: TextScorer) -> None:
     with pytest.raises(SeglocateError, match="features"):
         scorer.score_windows(LoadedQuery(text="force"), windows(3), None)
 
@@ -192,7 +192,7 @@ def test_texts_are_read_confidently(lecture: dict[str, Any]) -> None:
     ],
 )
 def test_right_slide_scores_highest(
-    scorer: OcrScorer, lecture: dict[str, Any], query: str, expected_windows: set[int]
+    scorer: TextScorer, lecture: dict[str, Any], query: str, expected_windows: set[int]
 ) -> None:
     scores = window_scores(scorer, lecture, query)
     assert best_windows(scores) == expected_windows, scores
@@ -201,7 +201,7 @@ def test_right_slide_scores_highest(
 
 @pytest.mark.slow
 def test_revealed_bullet_is_found_from_its_reveal_on(
-    scorer: OcrScorer, lecture: dict[str, Any]
+    scorer: TextScorer, lecture: dict[str, Any]
 ) -> None:
     scores = window_scores(scorer, lecture, "force equals mass times acceleration")
     assert best_windows(scores) == {3}  # frames 9-11; frames 6-8 show the title only
@@ -209,12 +209,12 @@ def test_revealed_bullet_is_found_from_its_reveal_on(
 
 
 @pytest.mark.slow
-def test_absent_topic_scores_near_zero(scorer: OcrScorer, lecture: dict[str, Any]) -> None:
+def test_absent_topic_scores_near_zero(scorer: TextScorer, lecture: dict[str, Any]) -> None:
     assert max(window_scores(scorer, lecture, "quantum chromodynamics")) < 5
 
 
 @pytest.mark.slow
-def test_unchanged_lines_are_not_recognised_again(scorer: OcrScorer) -> None:
+def test_unchanged_lines_are_not_recognised_again(scorer: TextScorer) -> None:
     title_only = render_slide("Newton's Second Law", [], None)
     with_bullet = render_slide(
         "Newton's Second Law", ["Force equals mass times acceleration"], None
@@ -229,7 +229,7 @@ def test_unchanged_lines_are_not_recognised_again(scorer: OcrScorer) -> None:
 
 def _stored_features(texts: list[list[str]]) -> dict[str, Any]:
     """Features as a worker reads them for each batch: a fresh object from stored JSON."""
-    from common.scorers.ocr import FEATURES_VERSION
+    from common.scorers.text import FEATURES_VERSION
 
     runs = [[i, i, i] for i in range(len(texts))]
     features = {
@@ -244,7 +244,7 @@ def _stored_features(texts: list[list[str]]) -> dict[str, Any]:
 
 
 def test_a_matcher_is_built_once_per_query_and_video_across_batches() -> None:
-    scorer = OcrScorer()  # no OCR runs: scoring reads only the features
+    scorer = TextScorer()  # no OCR runs: scoring reads only the features
     video_a = [["Newton's Second Law", "Force equals mass times acceleration"], ["Inertia"]]
     video_b = [["Photosynthesis", "Chlorophyll absorbs red light"]]
     query = LoadedQuery(text="newton's second law")
@@ -259,9 +259,9 @@ def test_a_matcher_is_built_once_per_query_and_video_across_batches() -> None:
 
 
 def test_the_matcher_cache_is_bounded() -> None:
-    from common.scorers.ocr import MATCHER_CACHE_SIZE
+    from common.scorers.text import MATCHER_CACHE_SIZE
 
-    scorer = OcrScorer()
+    scorer = TextScorer()
     batch = [WindowInput(start=0.0, end=1.0, frame_indices=[0])]
     for n in range(MATCHER_CACHE_SIZE + 5):
         scorer.score_windows(LoadedQuery(text=f"slide {n}"), batch, _stored_features([["x"]]))
