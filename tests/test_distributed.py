@@ -86,6 +86,22 @@ def test_the_same_input_gives_the_same_clips_embedded_and_distributed(
     ]
 
 
+def test_something_only_said_is_found_by_the_workers_as_embedded(
+    cluster, narrated_lecture, embedded_settings
+):
+    path, lecture = narrated_lecture
+    query = "Einstein published special relativity in 1905"
+    distributed = Client(cluster.settings).submit([path], query, top_k=2).wait(timeout=240)
+    top = distributed.clips[0]
+    said = lecture.spoken[1]
+    assert top.signal == "speech"
+    assert abs(top.start - said.start) <= 1.0 and abs(top.end - said.end) <= 1.0
+    embedded = Client(embedded_settings).submit([path], query, top_k=2).wait(timeout=240)
+    as_tuples = lambda r: [(c.start, c.end, c.score, c.signal) for c in r.clips]  # noqa: E731
+    assert as_tuples(distributed) == as_tuples(embedded)
+    assert distributed.videos[0].speech == embedded.videos[0].speech
+
+
 def test_a_course_library_prefix_reports_every_video_and_ranks_across_them(cluster, course):
     client = Client(cluster.settings)
     started = time.perf_counter()
