@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.schemas import JobResult
 from infra.services import free_port
 from producer.cli import mmss
 
@@ -31,9 +32,11 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 #: Seconds the page may take to find the moment in the 72 s test lecture (OCR on 2 cores).
 SEARCH_TIMEOUT_S = 240
-#: The status line (Gradio 3 repeats a Markdown's elem_id on its wrapper).
-STATUS = "#seglocate-status.prose"
+#: The status line's text (Gradio 6 puts a Markdown's elem_id on its block).
+STATUS = "#seglocate-status [data-testid=markdown]"
 EMPTY_QUERY_MESSAGE = "query: empty (give a text, an image or a video clip)"
+#: Gradio 6's upload route.
+UPLOAD = "/gradio_api/upload"
 
 
 def artifacts_dir() -> Path:
@@ -114,22 +117,24 @@ def browser():
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    # Nothing but the page: Gradio 3 asks a CDN for a script it does not need.
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(server.url) else route.abort()
-        ),
-    )
+    outside: list[str] = []
+
+    def only_the_page(route) -> None:
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:  # the page must work offline: no CDN, no fonts, no analytics
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_page)
     page.goto(server.url + "/")
     page.wait_for_selector("#seglocate-find", timeout=60_000)
     yield page
     context.close()
+    assert outside == [], f"the page asked for outside resources: {outside}"
 
 
-def read_result(server: PageServer, job_id: str):
-    from common.schemas import JobResult
-
+def read_result(server: PageServer, job_id: str) -> JobResult:
     path = server.folder / "store" / "results" / job_id / "result.json"
     return JobResult.model_validate_json(path.read_text())
 
@@ -165,9 +170,15 @@ def test_a_newcomer_uploads_a_lecture_finds_the_moment_and_watches_it(page, serv
     now = page.evaluate("document.getElementById('seglocate-player').currentTime")
     assert best.start - 0.05 <= now <= best.start + 2.0, (now, best.start)
     page.evaluate("document.getElementById('seglocate-player').pause()")
-    downloads = page.locator("#seglocate-downloads").inner_text()
-    for suffix in (".json", ".jsonl", ".vtt", ".edl", ".csv"):
-        assert f"{result.job_id}{suffix}" in downloads
+    downloads = page.locator("#seglocate-downloads tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.querySelector('.stem').textContent.trim()"
+        " + r.querySelector('.ext').textContent.trim(), r.querySelector('a[href]').href])"
+    )
+    names = [name for name, _ in downloads]
+    assert names == [f"{result.job_id}{s}" for s in (".json", ".jsonl", ".vtt", ".edl", ".csv")]
+    downloaded = httpx.get(downloads[0][1])  # the result JSON, from the page's own link
+    assert downloaded.status_code == 200
+    assert JobResult.model_validate_json(downloaded.content) == result
     assert page.locator(STATUS).inner_text().startswith("Done: 1 clip")
     page.screenshot(path=str(artifacts_dir() / "found-and-playing.png"), full_page=True)
 
@@ -215,13 +226,20 @@ def test_a_job_from_the_python_client_is_listed_and_reopens(page, server, tmp_pa
 
 def test_the_server_refuses_other_sites_server_files_and_oversized_uploads(server):
     assert httpx.get(server.url + "/config").status_code == 200
-    other_site = httpx.get(server.url + "/config", headers={"Origin": "http://evil.example"})
-    assert other_site.status_code == 403
-    # Gradio 3 would serve any file under its working directory (the repository here).
-    assert httpx.get(server.url + "/file=README.md").status_code == 403
+    other_site = {"Origin": "http://evil.example"}
+    assert httpx.get(server.url + "/config", headers=other_site).status_code == 403
+    # Gradio answers an upload sent by another site (a plain form post) unless refused first.
+    sent = httpx.post(server.url + UPLOAD, headers=other_site, files={"files": ("x.mp4", b"x")})
+    assert sent.status_code == 403
+    assert not list((server.folder / "gradio").rglob("x.mp4"))
+    # Files next to the server (the repository here) are not served.
+    for path in (f"/gradio_api/file={REPO / 'README.md'}", "/gradio_api/file=README.md"):
+        assert httpx.get(server.url + path).status_code == 403, path
     big = b"\0" * (7 * 1024 * 1024)  # the server runs with SEGLOCATE_UI_MAX_UPLOAD_MB=5
-    upload = httpx.post(server.url + "/upload", files={"files": ("big.mp4", big)})
-    assert upload.status_code == 413 and "5 MB" in upload.text
+    upload = httpx.post(server.url + UPLOAD, files={"files": ("big.mp4", big)})
+    assert upload.status_code == 413
+    assert upload.text == f"File size exceeded maximum allowed size of {5 * 1024 * 1024} bytes."
+    assert not list((server.folder / "gradio").rglob("big.mp4"))
     assert httpx.get(server.url + "/seglocate/video/no-such-job/0").status_code == 404
 
 
