@@ -7,7 +7,9 @@ browser may only reach the page (every other request is aborted). Screenshots ar
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.schemas import JobResult
+from common.schemas import JobResult, JobState
 from infra.services import free_port
 from producer.cli import mmss
 
@@ -202,6 +204,25 @@ def test_an_empty_query_is_refused_with_the_clis_message_and_no_trace(page, lect
     page.screenshot(path=str(artifacts_dir() / "empty-query.png"))
 
 
+def test_progress_shows_live_and_cancel_stops_the_job(page, server, lecture):
+    page.locator("input[type=file]").first.set_input_files(str(lecture[0]))
+    page.wait_for_selector("text=lecture.mp4")
+    page.fill("#seglocate-query textarea", "free-body diagram")
+    page.click("text=Advanced options")
+    page.fill("#seglocate-fps input", "2")  # twice the frames: about 15 s of scoring to cancel
+    page.click("#seglocate-find")
+    status = page.locator(STATUS)
+    status.locator("text=windows (").wait_for(timeout=120_000)
+    progress = status.inner_text()
+    assert re.match(r"(Waiting to start|Searching): \d+ of \d+ windows \(\d+%\)\n", progress)
+    assert re.search(r"^lecture\.mp4: \w+", progress, re.MULTILINE), progress
+    job_id = job_id_on_page(page)
+    page.click("#seglocate-cancel")
+    status.locator("text=Cancelled").wait_for(timeout=30_000)
+    assert status.inner_text().startswith("Cancelled: "), status.inner_text()
+    assert read_result(server, job_id).status == JobState.cancelled
+
+
 def test_a_job_from_the_python_client_is_listed_and_reopens(page, server, tmp_path):
     from common.settings import Settings
     from producer.client import Client
@@ -241,6 +262,53 @@ def test_the_server_refuses_other_sites_server_files_and_oversized_uploads(serve
     assert upload.text == f"File size exceeded maximum allowed size of {5 * 1024 * 1024} bytes."
     assert not list((server.folder / "gradio").rglob("big.mp4"))
     assert httpx.get(server.url + "/seglocate/video/no-such-job/0").status_code == 404
+
+
+def test_the_page_refuses_an_upload_over_the_limit_before_sending_it(page, server, tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (6 * 1024 * 1024))  # the server runs with SEGLOCATE_UI_MAX_UPLOAD_MB=5
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    page.locator("input[type=file]").first.set_input_files(str(big))
+    toast = page.locator("text=exceed the maximum allowed size of 5.0 Mb")
+    toast.wait_for(timeout=10_000)
+    assert '"big.mp4"' in toast.inner_text()
+    assert not [url for url in uploads if url.endswith(UPLOAD)]
+    assert not list((server.folder / "gradio").rglob("big.mp4"))
+
+
+def test_an_event_naming_a_server_file_as_an_upload_is_refused(server):
+    """A browser crafts the Find event with /etc/passwd as its uploaded video."""
+    config = httpx.get(server.url + "/config").json()
+    find = next(
+        c["id"] for c in config["components"] if c["props"].get("elem_id") == "seglocate-find"
+    )
+    event = next(d for d in config["dependencies"] if [find, "click"] in map(list, d["targets"]))
+    types = [next(c["type"] for c in config["components"] if c["id"] == i) for i in event["inputs"]]
+    assert types[0] == "file"
+    server_file = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    data = [[server_file], [], "free-body diagram", None, None, "", 1, 5, 0, 5, 10, "ocr"]
+    jobs_before = sorted((server.folder / "store").rglob("spec.json"))
+    joined = httpx.post(
+        server.url + "/gradio_api/queue/join",
+        json={"data": data, "fn_index": event["id"], "session_hash": "crafted01",
+              "event_data": None, "trigger_id": find},
+    )  # fmt: skip
+    assert joined.status_code == 200, joined.text
+    messages = []
+    with httpx.stream(
+        "GET", server.url + "/gradio_api/queue/data", params={"session_hash": "crafted01"},
+        timeout=60,
+    ) as stream:  # fmt: skip
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    break
+    assert messages[-1]["msg"] == "process_completed"
+    assert messages[-1]["success"] is False
+    assert "root:" not in json.dumps(messages)
+    assert sorted((server.folder / "store").rglob("spec.json")) == jobs_before
 
 
 def test_with_a_login_set_the_page_and_its_videos_need_it(tmp_path):
