@@ -49,17 +49,20 @@ _SEARCH: dict[str, Any] = {"concurrency_id": "search", **_QUIET}
 
 CSS = """
 .seglocate-clips { display: flex; flex-direction: column; gap: 6px; }
-.seglocate-clip { display: grid; grid-template-columns: 128px 3em 1fr auto auto; gap: 10px;
-  align-items: center; text-align: left; padding: 6px; border-radius: 8px; cursor: pointer;
-  padding-right: 14px; border: 1px solid var(--border-color-primary);
-  background: var(--background-fill-primary); }
+.seglocate-clip { display: grid; grid-template-columns: 112px 2.2em minmax(0, 1fr) auto;
+  grid-template-areas: "thumb rank video score" "thumb rank span span";
+  column-gap: 10px; row-gap: 2px; align-items: center; text-align: left; font-size: 14px;
+  padding: 6px 12px 6px 6px; border-radius: 8px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
 .seglocate-clip:hover { border-color: var(--color-accent); }
-.seglocate-clip img, .seglocate-nothumb { width: 128px; height: 72px; object-fit: cover;
-  border-radius: 4px; background: #ddd; }
-.seglocate-rank { font-weight: bold; font-size: 1.1em; }
-.seglocate-video { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.seglocate-span { font-variant-numeric: tabular-nums; font-weight: 600; }
-.seglocate-score { color: var(--body-text-color-subdued); }
+.seglocate-clip img, .seglocate-nothumb { grid-area: thumb; width: 112px; height: 63px;
+  object-fit: cover; border-radius: 4px; background: #ddd; }
+.seglocate-rank { grid-area: rank; font-weight: bold; font-size: 1.1em; }
+.seglocate-video { grid-area: video; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+.seglocate-span { grid-area: span; font-variant-numeric: tabular-nums; font-weight: 600;
+  font-size: 1.1em; white-space: nowrap; }
+.seglocate-score { grid-area: score; color: var(--body-text-color-subdued); white-space: nowrap; }
 .seglocate-player { width: 100%; max-height: 420px; background: #000; border-radius: 8px; }
 .seglocate-caption { margin: 4px 0 0 0; color: var(--body-text-color-subdued); }
 #seglocate-downloads .label-clear-button { display: none; }
@@ -98,7 +101,7 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
                         label="...or pick videos or folders/ from the videos bucket",
                         scale=5,
                     )
-                    refresh = gr.Button("Refresh lists", scale=1)
+                    refresh = gr.Button("Refresh lists", scale=1, min_width=90)
                 sample = gr.Button(
                     "No video at hand? Use the sample lecture", elem_id="seglocate-sample"
                 )
