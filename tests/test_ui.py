@@ -147,14 +147,18 @@ def test_a_file_over_the_upload_limit_is_refused_with_the_setting_name(tmp_path)
         check_upload_size(big, 1, "video")
 
 
-def test_a_browser_cannot_name_a_server_file_in_an_upload(tmp_path, monkeypatch):
-    from producer.ui.uploads import safe_file_component
-
+def test_a_search_whose_upload_names_a_server_file_is_refused(tmp_path, monkeypatch):
+    """Gradio 6 refuses it before the event runs; the page checks again on its own."""
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    component = safe_file_component(file_count="multiple")
-    assert component.get_block_name() == "file"
+    (tmp_path / "gradio").mkdir()
+    actions = PageActions(Client(_settings(tmp_path)), max_upload_mb=10)
+    form = [["/etc/passwd"], None, "free-body diagram", None, None, None, 1.0, 5.0, 0, 5, 10, "ocr"]
     with pytest.raises(InvalidInputError, match="'passwd': not a file this page received"):
-        component.preprocess([{"name": "/etc/passwd", "data": None, "is_file": True}])
+        actions.submit(*form)
+    form[0], form[4] = None, "/etc/hostname"  # the query clip
+    with pytest.raises(InvalidInputError, match="'hostname': not a file this page received"):
+        actions.submit(*form)
+    assert list(actions.client.store.list_keys(actions.client.settings.work_bucket)) == []
 
 
 def test_the_page_refuses_an_empty_query_and_no_video_as_the_cli_does(tmp_path):

@@ -7,7 +7,9 @@ browser may only reach the page (every other request is aborted). Screenshots ar
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.schemas import JobResult, JobState
 from infra.services import free_port
 from producer.cli import mmss
 
@@ -31,9 +34,11 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 #: Seconds the page may take to find the moment in the 72 s test lecture (OCR on 2 cores).
 SEARCH_TIMEOUT_S = 240
-#: The status line (Gradio 3 repeats a Markdown's elem_id on its wrapper).
-STATUS = "#seglocate-status.prose"
+#: The status line's text (Gradio 6 puts a Markdown's elem_id on its block).
+STATUS = "#seglocate-status [data-testid=markdown]"
 EMPTY_QUERY_MESSAGE = "query: empty (give a text, an image or a video clip)"
+#: Gradio 6's upload route.
+UPLOAD = "/gradio_api/upload"
 
 
 def artifacts_dir() -> Path:
@@ -114,22 +119,24 @@ def browser():
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    # Nothing but the page: Gradio 3 asks a CDN for a script it does not need.
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(server.url) else route.abort()
-        ),
-    )
+    outside: list[str] = []
+
+    def only_the_page(route) -> None:
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:  # the page must work offline: no CDN, no fonts, no analytics
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_page)
     page.goto(server.url + "/")
     page.wait_for_selector("#seglocate-find", timeout=60_000)
     yield page
     context.close()
+    assert outside == [], f"the page asked for outside resources: {outside}"
 
 
-def read_result(server: PageServer, job_id: str):
-    from common.schemas import JobResult
-
+def read_result(server: PageServer, job_id: str) -> JobResult:
     path = server.folder / "store" / "results" / job_id / "result.json"
     return JobResult.model_validate_json(path.read_text())
 
@@ -165,9 +172,15 @@ def test_a_newcomer_uploads_a_lecture_finds_the_moment_and_watches_it(page, serv
     now = page.evaluate("document.getElementById('seglocate-player').currentTime")
     assert best.start - 0.05 <= now <= best.start + 2.0, (now, best.start)
     page.evaluate("document.getElementById('seglocate-player').pause()")
-    downloads = page.locator("#seglocate-downloads").inner_text()
-    for suffix in (".json", ".jsonl", ".vtt", ".edl", ".csv"):
-        assert f"{result.job_id}{suffix}" in downloads
+    downloads = page.locator("#seglocate-downloads tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.querySelector('.stem').textContent.trim()"
+        " + r.querySelector('.ext').textContent.trim(), r.querySelector('a[href]').href])"
+    )
+    names = [name for name, _ in downloads]
+    assert names == [f"{result.job_id}{s}" for s in (".json", ".jsonl", ".vtt", ".edl", ".csv")]
+    downloaded = httpx.get(downloads[0][1])  # the result JSON, from the page's own link
+    assert downloaded.status_code == 200
+    assert JobResult.model_validate_json(downloaded.content) == result
     assert page.locator(STATUS).inner_text().startswith("Done: 1 clip")
     page.screenshot(path=str(artifacts_dir() / "found-and-playing.png"), full_page=True)
 
@@ -189,6 +202,25 @@ def test_an_empty_query_is_refused_with_the_clis_message_and_no_trace(page, lect
     body = page.inner_text("body")
     assert "Traceback" not in body and 'File "' not in body
     page.screenshot(path=str(artifacts_dir() / "empty-query.png"))
+
+
+def test_progress_shows_live_and_cancel_stops_the_job(page, server, lecture):
+    page.locator("input[type=file]").first.set_input_files(str(lecture[0]))
+    page.wait_for_selector("text=lecture.mp4")
+    page.fill("#seglocate-query textarea", "free-body diagram")
+    page.click("text=Advanced options")
+    page.fill("#seglocate-fps input", "2")  # twice the frames: about 15 s of scoring to cancel
+    page.click("#seglocate-find")
+    status = page.locator(STATUS)
+    status.locator("text=windows (").wait_for(timeout=120_000)
+    progress = status.inner_text()
+    assert re.match(r"(Waiting to start|Searching): \d+ of \d+ windows \(\d+%\)\n", progress)
+    assert re.search(r"^lecture\.mp4: \w+", progress, re.MULTILINE), progress
+    job_id = job_id_on_page(page)
+    page.click("#seglocate-cancel")
+    status.locator("text=Cancelled").wait_for(timeout=30_000)
+    assert status.inner_text().startswith("Cancelled: "), status.inner_text()
+    assert read_result(server, job_id).status == JobState.cancelled
 
 
 def test_a_job_from_the_python_client_is_listed_and_reopens(page, server, tmp_path):
@@ -215,14 +247,68 @@ def test_a_job_from_the_python_client_is_listed_and_reopens(page, server, tmp_pa
 
 def test_the_server_refuses_other_sites_server_files_and_oversized_uploads(server):
     assert httpx.get(server.url + "/config").status_code == 200
-    other_site = httpx.get(server.url + "/config", headers={"Origin": "http://evil.example"})
-    assert other_site.status_code == 403
-    # Gradio 3 would serve any file under its working directory (the repository here).
-    assert httpx.get(server.url + "/file=README.md").status_code == 403
+    other_site = {"Origin": "http://evil.example"}
+    assert httpx.get(server.url + "/config", headers=other_site).status_code == 403
+    # Gradio answers an upload sent by another site (a plain form post) unless refused first.
+    sent = httpx.post(server.url + UPLOAD, headers=other_site, files={"files": ("x.mp4", b"x")})
+    assert sent.status_code == 403
+    assert not list((server.folder / "gradio").rglob("x.mp4"))
+    # Files next to the server (the repository here) are not served.
+    for path in (f"/gradio_api/file={REPO / 'README.md'}", "/gradio_api/file=README.md"):
+        assert httpx.get(server.url + path).status_code == 403, path
     big = b"\0" * (7 * 1024 * 1024)  # the server runs with SEGLOCATE_UI_MAX_UPLOAD_MB=5
-    upload = httpx.post(server.url + "/upload", files={"files": ("big.mp4", big)})
-    assert upload.status_code == 413 and "5 MB" in upload.text
+    upload = httpx.post(server.url + UPLOAD, files={"files": ("big.mp4", big)})
+    assert upload.status_code == 413
+    assert upload.text == f"File size exceeded maximum allowed size of {5 * 1024 * 1024} bytes."
+    assert not list((server.folder / "gradio").rglob("big.mp4"))
     assert httpx.get(server.url + "/seglocate/video/no-such-job/0").status_code == 404
+
+
+def test_the_page_refuses_an_upload_over_the_limit_before_sending_it(page, server, tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (6 * 1024 * 1024))  # the server runs with SEGLOCATE_UI_MAX_UPLOAD_MB=5
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    page.locator("input[type=file]").first.set_input_files(str(big))
+    toast = page.locator("text=exceed the maximum allowed size of 5.0 Mb")
+    toast.wait_for(timeout=10_000)
+    assert '"big.mp4"' in toast.inner_text()
+    assert not [url for url in uploads if url.endswith(UPLOAD)]
+    assert not list((server.folder / "gradio").rglob("big.mp4"))
+
+
+def test_an_event_naming_a_server_file_as_an_upload_is_refused(server):
+    """A browser crafts the Find event with /etc/passwd as its uploaded video."""
+    config = httpx.get(server.url + "/config").json()
+    find = next(
+        c["id"] for c in config["components"] if c["props"].get("elem_id") == "seglocate-find"
+    )
+    event = next(d for d in config["dependencies"] if [find, "click"] in map(list, d["targets"]))
+    types = [next(c["type"] for c in config["components"] if c["id"] == i) for i in event["inputs"]]
+    assert types[0] == "file"
+    server_file = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    data = [[server_file], [], "free-body diagram", None, None, "", 1, 5, 0, 5, 10, "ocr"]
+    jobs_before = sorted((server.folder / "store").rglob("spec.json"))
+    joined = httpx.post(
+        server.url + "/gradio_api/queue/join",
+        json={"data": data, "fn_index": event["id"], "session_hash": "crafted01",
+              "event_data": None, "trigger_id": find},
+    )  # fmt: skip
+    assert joined.status_code == 200, joined.text
+    messages = []
+    with httpx.stream(
+        "GET", server.url + "/gradio_api/queue/data", params={"session_hash": "crafted01"},
+        timeout=60,
+    ) as stream:  # fmt: skip
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    break
+    assert messages[-1]["msg"] == "process_completed"
+    assert messages[-1]["success"] is False
+    assert "root:" not in json.dumps(messages)
+    assert sorted((server.folder / "store").rglob("spec.json")) == jobs_before
 
 
 def test_with_a_login_set_the_page_and_its_videos_need_it(tmp_path):

@@ -4,22 +4,20 @@
 - :mod:`producer.ui.layout`: the page's components and how events connect them.
 - :mod:`producer.ui.callbacks`: what each event does, on :class:`producer.client.Client`.
 - :mod:`producer.ui.formatting`: pure rendering of statuses, clip lists, the player, score curves.
-- :mod:`producer.ui.routes`: video and thumbnail files for the page; request guards.
+- :mod:`producer.ui.routes`: video and thumbnail files for the page; the same-origin guard.
 - :mod:`producer.ui.uploads`: checks on files the browser sends.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from types import ModuleType
 
 
 def import_gradio() -> ModuleType:
-    """``gradio``, with its analytics off (no calls home) and Gradio 3's pkg_resources warning
-    silenced; ImportError when the ``ui`` extra is missing."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    """``gradio`` with its analytics and version check off (no calls home); ImportError when
+    the ``ui`` extra is missing."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     import gradio
 
     return gradio

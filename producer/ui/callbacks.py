@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from common.errors import InvalidInputError
 from common.schemas import JobResult, JobStatus
@@ -24,8 +23,7 @@ from producer.ui.uploads import check_upload_size, check_uploaded_path, upload_d
 
 log = logging.getLogger(__name__)
 
-#: Seconds between progress updates on the page. Gradio 3 gives each step of a queued event
-#: 5 s (its internal HTTP call's timeout), so slow work runs in a thread and the event yields.
+#: Seconds between progress updates on the page.
 POLL_S = 0.5
 #: Recent jobs listed at most.
 RECENT_JOBS = 25
@@ -38,22 +36,10 @@ SAMPLE_KEY = "samples/physics-lecture.mp4"
 JobView = tuple[Any, Any, Any, Any, Any, Any]
 
 
-T = TypeVar("T")
-
-
 def _skip() -> Any:
     gr = import_gradio()
 
     return gr.update()
-
-
-def _in_thread(pool: ThreadPoolExecutor, work: Callable[..., T], *args: Any) -> Iterator[Future[T]]:
-    """Run ``work`` in ``pool``; yield (nothing useful) every :data:`POLL_S` while it runs, then
-    yield its future once, done. A Gradio generator passes the first yields on as keep-alives."""
-    future = pool.submit(work, *args)
-    while not wait([future], timeout=POLL_S).done:
-        yield future
-    yield future
 
 
 def _poll(job: Job) -> tuple[JobResult | None, JobStatus | None]:
@@ -142,12 +128,9 @@ class PageActions:
         gr = import_gradio()
 
         skip = _skip()
-        with ThreadPoolExecutor(1) as pool:
-            for future in _in_thread(pool, self._store_sample_lecture):
-                if not future.done():
-                    yield skip, skip, "Making the sample lecture (about 20 seconds)..."
+        yield skip, skip, "Making the sample lecture (about 20 seconds)..."
         try:
-            future.result()
+            self._store_sample_lecture()
             yield (
                 gr.update(choices=self.bucket_choices(), value=[SAMPLE_KEY]),
                 gr.update(value=query or "free-body diagram"),
@@ -158,12 +141,12 @@ class PageActions:
 
     # --- one job ------------------------------------------------------------------------------
 
-    def _videos(self, uploads: list[Any] | None, picks: list[str] | None) -> list[str]:
+    def _videos(self, uploads: list[str] | None, picks: list[str] | None) -> list[str]:
         """Uploaded files (stored in the videos bucket) and bucket picks -> object keys."""
         videos: list[str] = []
         root = upload_dir()
         for upload in uploads or []:
-            path = check_uploaded_path(upload.name, root)
+            path = check_uploaded_path(upload, root)
             check_upload_size(path, self.max_upload_mb, "video")
             refs, rejected = self.client.resolve_videos([path])
             if rejected:
@@ -177,21 +160,20 @@ class PageActions:
                 videos.append(pick)
         return videos
 
-    def _query_file(self, value: Any, label: str) -> Path | None:
+    def _query_file(self, value: str | None, label: str) -> Path | None:
         if value is None:
             return None
-        name = value if isinstance(value, str) else value.name
-        path = check_uploaded_path(name, upload_dir())
+        path = check_uploaded_path(value, upload_dir())
         check_upload_size(path, self.max_upload_mb, label)
         return path
 
     def submit(
         self,
-        uploads: list[Any] | None,
+        uploads: list[str] | None,
         picks: list[str] | None,
         query: str | None,
         query_image: str | None,
-        query_clip: Any,
+        query_clip: str | None,
         instruction: str | None,
         fps: float,
         window: float,
@@ -229,12 +211,10 @@ class PageActions:
     def find(self, *inputs: Any) -> Iterator[JobView]:
         """Submit from the form's ``inputs`` (see :meth:`submit`), then stream the job's view."""
         skip = _skip()
-        with ThreadPoolExecutor(1) as pool:
-            for future in _in_thread(pool, self.submit, *inputs):
-                if not future.done():  # uploads are hashed and stored first
-                    yield None, "Preparing the job (storing the videos)...", skip, skip, skip, skip
+        # Uploads are hashed and stored first: say so while it happens.
+        yield None, "Preparing the job (storing the videos)...", skip, skip, skip, skip
         try:
-            job = future.result()
+            job = self.submit(*inputs)
         except Exception as exc:
             yield self._error_view(exc)
             return
@@ -255,22 +235,18 @@ class PageActions:
     def watch(self, job: Job) -> Iterator[JobView]:
         """Progress updates until the job has a result, then the result."""
         skip = _skip()
-        keep_alive = (job.job_id, skip, skip, skip, skip, skip)
+        shown = None
         try:
-            with ThreadPoolExecutor(1) as pool:
-                while True:
-                    for future in _in_thread(pool, _poll, job):
-                        if not future.done():
-                            yield keep_alive
-                    result, status = future.result()
-                    if result is not None:
-                        break
-                    assert status is not None
-                    yield job.job_id, formatting.status_markdown(status), skip, skip, skip, skip
-                for view in _in_thread(pool, self.result_view, result):
-                    if not view.done():
-                        yield keep_alive
-                yield view.result()
+            while True:
+                result, status = _poll(job)
+                if result is not None:
+                    break
+                assert status is not None
+                text = formatting.status_markdown(status)
+                if text != shown:  # the browser gets a message only when progress moved
+                    shown = text
+                    yield job.job_id, text, skip, skip, skip, skip
+            yield self.result_view(result)
         except Exception as exc:
             yield self._error_view(exc, job.job_id)
 

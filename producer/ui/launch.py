@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -65,8 +64,9 @@ def run_ui(settings: Settings, host: str, port: int) -> int:
 
     from producer.client import Client
     from producer.ui.callbacks import PageActions
-    from producer.ui.layout import build_page
-    from producer.ui.routes import GuardMiddleware, MediaFiles, media_routes
+    from producer.ui.layout import CSS, build_page, page_theme
+    from producer.ui.routes import MediaFiles, SameOriginMiddleware, media_routes
+    from producer.ui.uploads import max_upload_bytes
 
     auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
     line, warning = access_notice(host, port, auth is not None)
@@ -77,24 +77,26 @@ def run_ui(settings: Settings, host: str, port: int) -> int:
     print(f"seglocate ui: {line}", file=sys.stderr)
     if warning:
         print(warning, file=sys.stderr)
-    page.queue(concurrency_count=4, api_open=False)
+    # Up to 4 searches at once; events are reachable through the queue only.
+    page.queue(default_concurrency_limit=4, api_open=False)
     page.launch(
         server_name=host,
         server_port=port,
         auth=auth,
-        # Gradio 3 serves any file under the working directory; only uploads and its own
-        # outputs may leave this machine.
-        blocked_paths=[os.getcwd()],
-        show_api=False,
+        max_file_size=max_upload_bytes(settings.ui_max_upload_mb),
+        theme=page_theme(),
+        css=CSS,
+        footer_links=[],
+        ssr_mode=False,  # no Node.js server next to the page
+        mcp_server=False,
+        enable_monitoring=False,
+        pwa=False,
+        share=False,
         quiet=True,
         prevent_thread_lock=True,
         app_kwargs={
             "routes": media_routes(files),
-            "middleware": [
-                Middleware(
-                    GuardMiddleware, max_upload_bytes=settings.ui_max_upload_mb * 1024 * 1024
-                )
-            ],
+            "middleware": [Middleware(SameOriginMiddleware)],
         },
     )
     print(

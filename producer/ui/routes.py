@@ -1,13 +1,15 @@
-"""HTTP routes the page needs besides Gradio's, and guards in front of every request.
+"""HTTP routes the page needs besides Gradio's, and the same-origin guard in front of them all.
 
 - ``GET /seglocate/video/{job_id}/{index}``: the job's video ``index`` (Range requests work, so the
   player can seek). A local store serves the file; an S3 store's object is downloaded once into
   a cache folder and served from there.
 - ``GET /seglocate/thumbnail/{job_id}/{name}``: a clip thumbnail from the results bucket.
 
-Both need the page's login when ``SEGLOCATE_UI_AUTH`` is set. The guard middleware refuses
-requests from other web sites (a page elsewhere must not drive this one through the user's
-browser) and uploads over ``SEGLOCATE_UI_MAX_UPLOAD_MB``.
+Both need the page's login when ``SEGLOCATE_UI_AUTH`` is set. :class:`SameOriginMiddleware`
+refuses requests sent by other web sites (a page elsewhere must not drive this one through the
+user's browser): Gradio 6 only withholds its CORS header from them when the page is on
+localhost, still runs what they send (an upload is a plain form post), and on any other address
+answers every origin.
 """
 
 from __future__ import annotations
@@ -81,11 +83,14 @@ class MediaFiles:
 
 
 def _logged_in(request: Request) -> bool:
-    """Gradio's own login check: no auth configured, or a known session cookie."""
+    """Gradio's own login check: no login configured, or the session cookie of one."""
     app = request.app
     if getattr(app, "auth", None) is None:
         return True
-    token = request.cookies.get("access-token") or request.cookies.get("access-token-unsecure")
+    cookie_id = getattr(app, "cookie_id", "")
+    token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
+        f"access-token-unsecure-{cookie_id}"
+    )
     return token is not None and token in getattr(app, "tokens", {})
 
 
@@ -112,48 +117,25 @@ def media_routes(files: MediaFiles) -> list[Route]:
     return [Route(VIDEO_ROUTE, video), Route(THUMBNAIL_ROUTE, thumbnail)]
 
 
-class GuardMiddleware:
-    """Refuses cross-site requests and uploads over the size limit, before Gradio sees them.
+class SameOriginMiddleware:
+    """Refuses, with 403, a request (HTTP or WebSocket) whose ``Origin`` header names another
+    host than the one it was sent to, before Gradio or the media routes see it."""
 
-    - A request (HTTP or WebSocket) whose ``Origin`` header names another host than the one it
-      was sent to is refused with 403: Gradio 3 answers any origin (CORS ``*``), so without this
-      any web page the user visits could drive the local page.
-    - ``POST /upload`` needs a ``Content-Length`` of at most ``max_upload_bytes`` (plus form
-      overhead); the HTTP server never reads a body past its declared length.
-    """
-
-    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        origin = headers.get("origin")
-        if origin and origin != "null" and urlparse(origin).netloc != headers.get("host"):
-            await self._refuse(scope, send, 403, "cross-site request refused")
-            return
-        if scope["type"] == "http" and scope["path"].rstrip("/").endswith("/upload"):
-            limit = self.max_upload_bytes + 1024 * 1024  # multipart headers and boundaries
-            length = headers.get("content-length")
-            if length is None or not length.isdigit():
-                await self._refuse(scope, send, 411, "uploads need a Content-Length")
+        if scope["type"] in ("http", "websocket") and _cross_site(scope):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
                 return
-            if int(length) > limit:
-                mb = self.max_upload_bytes // (1024 * 1024)
-                await self._refuse(scope, send, 413, f"upload over the page's limit of {mb} MB")
-                return
+            response = PlainTextResponse("cross-site request refused", status_code=403)
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, text: str) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response = PlainTextResponse(text, status_code=status)
-        await response(scope, _empty_receive, send)
 
-
-async def _empty_receive():
-    return {"type": "http.request", "body": b"", "more_body": False}
+def _cross_site(scope: Scope) -> bool:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    origin = headers.get("origin")
+    return bool(origin) and origin != "null" and urlparse(origin).netloc != headers.get("host")

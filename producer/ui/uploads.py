@@ -1,8 +1,8 @@
 """Checks on files the browser sends: only files Gradio received as uploads, within the size limit.
 
-Gradio 3's file components accept a server path from the browser (``is_file``) and copy it; the
-page must never let a browser name a file on the server, so :class:`UploadedFiles` refuses any
-path outside Gradio's upload folder before Gradio touches it.
+Gradio 6 refuses, before an event runs, a file input that names a path outside its upload
+folder, and ``launch(max_file_size=...)`` stops an upload over the limit while it streams in.
+The events check again here, so the page never reads a server file even if that changes.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from common.errors import InvalidInputError
-from producer.ui import import_gradio
 
 
 def upload_dir() -> Path:
@@ -33,7 +31,7 @@ def check_uploaded_path(name: str, root: Path) -> Path:
 def check_upload_size(path: Path, max_mb: int, label: str) -> None:
     """Refuse a file larger than ``max_mb`` megabytes (``SEGLOCATE_UI_MAX_UPLOAD_MB``)."""
     size = path.stat().st_size
-    if size > max_mb * 1024 * 1024:
+    if size > max_upload_bytes(max_mb):
         raise InvalidInputError(
             f"{label} {path.name}",
             f"{size / 1024 / 1024:.0f} MB is over the page's limit of {max_mb} MB "
@@ -41,20 +39,6 @@ def check_upload_size(path: Path, max_mb: int, label: str) -> None:
         )
 
 
-def safe_file_component(**kwargs: Any):
-    """A ``gr.File`` that accepts only files uploaded through the page (see module docstring)."""
-    gr = import_gradio()
-
-    class UploadedFiles(gr.File):
-        def get_block_name(self) -> str:  # the browser draws it as a plain File
-            return "file"
-
-        def preprocess(self, x):  # type: ignore[override]
-            if x is not None:
-                root = upload_dir()
-                for item in x if isinstance(x, list) else [x]:
-                    if item.get("is_file"):
-                        check_uploaded_path(str(item.get("name", "")), root)
-            return super().preprocess(x)
-
-    return UploadedFiles(**kwargs)
+def max_upload_bytes(max_mb: int) -> int:
+    """``SEGLOCATE_UI_MAX_UPLOAD_MB`` in bytes, for ``launch(max_file_size=...)``."""
+    return max_mb * 1024 * 1024
