@@ -281,7 +281,10 @@ class Client:
             w for w in live_workers(self.store, self.settings.work_bucket) if "gpu" in w.queues
         ]
         served = sorted({w.scorer for w in gpu_workers if w.scorer})
-        autoscaled = {s.strip() for s in self.settings.autoscaled_scorers.split(",")}
+        from common.scorers.specs import SCORER_ALIASES
+
+        names = (s.strip() for s in self.settings.autoscaled_scorers.split(","))
+        autoscaled = {SCORER_ALIASES.get(name, name) for name in names}
         if gpu_workers and scorer_name not in served and scorer_name not in autoscaled:
             raise InvalidInputError(
                 f"scorer {scorer_name!r}",
