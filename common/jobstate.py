@@ -4,6 +4,7 @@ messages). Progress is computed here, from the store, for every caller."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from common import keys
 from common.errors import (
@@ -12,7 +13,7 @@ from common.errors import (
     ObjectNotFoundError,
     SeglocateError,
 )
-from common.pipeline import TASK_FINALIZE, PipelineContext
+from common.pipeline import TASK_FINALIZE, TASK_RECALL, PipelineContext
 from common.schemas import (
     CancelMarker,
     Clip,
@@ -23,6 +24,7 @@ from common.schemas import (
     JobState,
     JobStatus,
     JobTask,
+    RecallSummary,
     ScorerInfo,
     VideoRecord,
     VideoRef,
@@ -128,17 +130,36 @@ class JobStore:
     def finished_prefix(self, job_id: str, n_videos: int) -> int:
         """How many leading videos are finished: resumes from the stored cursor and checks each
         marker once, so finalizing a job of V videos costs O(V) store reads in all."""
-        cursor = read_model_or_none(
-            self.store, self.work, keys.finalize_cursor(job_id), FinalizeCursor
+        return self._prefix(
+            keys.finalize_cursor(job_id), n_videos, lambda i: self.is_finished(job_id, i)
         )
+
+    def mark_prepared(self, job_id: str, video_index: int) -> None:
+        """A video of a recall search is indexed and waits for recall."""
+        self.store.put_bytes(
+            self.work, keys.video_prepared(job_id, video_index), b"{}", "application/json"
+        )
+
+    def prepared_prefix(self, job_id: str, n_videos: int) -> int:
+        """How many leading videos are indexed for recall, or finished (a failed video is not
+        waited for): O(V) store reads over the whole job, as :meth:`finished_prefix`."""
+
+        def ready(index: int) -> bool:
+            return self.store.exists(self.work, keys.video_prepared(job_id, index)) or (
+                self.is_finished(job_id, index)
+            )
+
+        return self._prefix(keys.prepared_cursor(job_id), n_videos, ready)
+
+    def _prefix(self, cursor_key: str, n_videos: int, done: Callable[[int], bool]) -> int:
+        cursor = read_model_or_none(self.store, self.work, cursor_key, FinalizeCursor)
         start = cursor.finished_prefix if cursor else 0
-        done = start
-        while done < n_videos and self.is_finished(job_id, done):
-            done += 1
-        if done > start:
-            cursor = FinalizeCursor(finished_prefix=done)
-            write_model(self.store, self.work, keys.finalize_cursor(job_id), cursor)
-        return done
+        count = start
+        while count < n_videos and done(count):
+            count += 1
+        if count > start:
+            write_model(self.store, self.work, cursor_key, FinalizeCursor(finished_prefix=count))
+        return count
 
     # -- progress ----------------------------------------------------------------------------
 
@@ -172,7 +193,7 @@ class JobStore:
                     state=record.status,
                     error=record.error,
                     windows_done=done,
-                    windows_total=len(record.windows),
+                    windows_total=record.windows_to_score,
                 )
             )
         videos += [
@@ -195,8 +216,8 @@ def _status_of_result(result: JobResult) -> JobStatus:
             video=v.video,
             state=v.status,
             error=v.error,
-            windows_done=len(v.windows),
-            windows_total=len(v.windows),
+            windows_done=sum(w.reranked for w in v.windows),
+            windows_total=sum(w.reranked for w in v.windows),
         )
         for v in result.videos
     ]
@@ -217,6 +238,7 @@ def job_result(
     clips: list[Clip] | None = None,
     videos: list[VideoResult] | None = None,
     error: str | None = None,
+    recall: RecallSummary | None = None,
 ) -> JobResult:
     """The result JSON of a job in ``state`` (pure: builds, never writes)."""
     options = spec.options
@@ -224,6 +246,8 @@ def job_result(
         job_id=spec.job_id,
         status=state,
         query=spec.query,
+        purpose=options.purpose,
+        recall=recall,
         scorer=scorer,
         fps=options.fps,
         window=options.window,
@@ -274,7 +298,14 @@ def fail_video(ctx: PipelineContext, spec: JobSpec, video_index: int, error: str
     record.error = error
     jobs.finish(spec.job_id, record)
     log.warning("video %s failed: %s", ref.name, error)
+    if uses_recall(spec):  # recall waits for every video indexed or finished
+        ctx.enqueue(TASK_RECALL, JobTask(job_id=spec.job_id))
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))
+
+
+def uses_recall(spec: JobSpec) -> bool:
+    """True for a search that reranks only what library recall chooses (not ``--recall all``)."""
+    return spec.options.purpose == "search" and spec.options.recall != "all"
 
 
 def cancel_video(ctx: PipelineContext, spec: JobSpec, video_index: int) -> None:

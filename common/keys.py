@@ -214,8 +214,23 @@ def index_vectors(content_hash: str, sampling_id: str, embedder_tag: str) -> str
 
 
 def job_recall(job_id: str) -> str:
-    """The windows library recall chose for a job's rerank (``RecallResult``)."""
+    """The windows library recall chose for a job's rerank (``RecallPlan``)."""
     return job_prefix(job_id) + "recall.json"
+
+
+def video_prepared(job_id: str, video_index: int) -> str:
+    """Marker written once a video of a recall search is indexed (the recall barrier)."""
+    return f"{job_prefix(job_id)}prepared/{video_index:05d}.json"
+
+
+def prepared_cursor(job_id: str) -> str:
+    """How many leading videos the recall step has already seen prepared."""
+    return job_prefix(job_id) + "prepared-cursor.json"
+
+
+def query_vector(job_id: str, embedder_tag: str) -> str:
+    """A job's query embedded by one window embedder (``.npy``, float32)."""
+    return f"{job_prefix(job_id)}query-vectors/{embedder_tag}.npy"
 
 
 def transcript(asr_id: str, content_hash: str) -> str:

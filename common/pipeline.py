@@ -30,6 +30,10 @@ TASK_REFINE = "seglocate.refine_video"
 TASK_AGGREGATE = "seglocate.aggregate_video"
 #: Write the job's result once every video is finished (CPU queue).
 TASK_FINALIZE = "seglocate.finalize_job"
+#: Once every video of a search is indexed, recall the windows to rerank (CPU queue).
+TASK_RECALL = "seglocate.recall_job"
+#: Embed a search's query with the resident window embedder, then recall (GPU queue).
+TASK_EMBED_QUERY = "seglocate.embed_query"
 
 QUEUE_CPU = "cpu"
 #: Scoring runs on one queue per scorer, ``gpu.<scorer>``: a worker serves the scorer it holds.
@@ -43,6 +47,8 @@ TASK_QUEUES = {
     TASK_REFINE: QUEUE_GPU,
     TASK_AGGREGATE: QUEUE_CPU,
     TASK_FINALIZE: QUEUE_CPU,
+    TASK_RECALL: QUEUE_CPU,
+    TASK_EMBED_QUERY: QUEUE_GPU,
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -118,6 +118,9 @@ class JobOptions(_Model):
     #: Windows reranked after library recall, across the whole job (recalled windows and their
     #: neighbours), or ``"all"`` for the full scan (every window scored).
     recall: int | Literal["all"] = 200
+    #: ``search`` (a query) or ``index`` (``seglocate index``: ingest, features and the
+    #: library index's shard per video, no query, no scores).
+    purpose: Literal["search", "index"] = "search"
     #: Frame size the qwen3-vl reranker is shown: ``official`` (as the official pipeline: up to
     #: 768 tokens per pair of frames), ``fast`` (448x448 px, a quarter of the tokens) or a
     #: pixel count per frame. Frames are sampled and cached at this size.
@@ -185,11 +188,17 @@ class JobSpec(_Model):
     state_schema_version: int = STATE_SCHEMA_VERSION
     job_id: str
     created_at: datetime = Field(default_factory=utc_now)
-    query: Query
+    #: None for an index job (``options.purpose == "index"``).
+    query: Query | None
     options: JobOptions
     videos: list[VideoRef]
     #: Videos that were rejected before any work (e.g. a missing local file), with the reason.
     rejected: list[VideoRejection] = Field(default_factory=list)
+
+    @property
+    def query_text(self) -> str | None:
+        """The query's text (None: an image or clip query, or an index job)."""
+        return self.query.text if self.query is not None else None
 
 
 class VideoRejection(_Model):
@@ -276,8 +285,26 @@ class VideoRecord(_Model):
     #: What the speech step heard, and why it could not (a corrupt audio stream).
     speech: SpeechSummary | None = None
     speech_error: str | None = None
+    #: True once the windows this job scores are known (``batches`` final): at ingest for a
+    #: full scan, after library recall otherwise.
+    planned: bool = True
+    #: Window indices this job scores (recall's candidates), ascending; None: every window.
+    #: ``batches`` then index into this list.
+    scored: list[int] | None = None
+    #: The library index scope the video's shard was written under (``IndexScope`` JSON).
+    index_scope: dict[str, Any] | None = None
     #: When this record was last written.
     updated_at: datetime = Field(default_factory=utc_now)
+
+    def batch_windows(self, batch_index: int) -> list[int]:
+        """Window indices of one scoring batch."""
+        first, end = self.batches[batch_index]
+        return list(range(first, end)) if self.scored is None else self.scored[first:end]
+
+    @property
+    def windows_to_score(self) -> int:
+        """Windows this job scores in this video (all, or recall's candidates)."""
+        return len(self.windows) if self.scored is None else len(self.scored)
 
 
 class BatchScores(_Model):
@@ -291,6 +318,22 @@ class BatchScores(_Model):
     scorer: ScorerInfo
     #: Per window, what matched (:attr:`WindowScore.signal`); None from scorers that cannot tell.
     signals: list[str | None] | None = None
+
+
+class RecallPlan(_Model):
+    """The windows a search scores (``jobs/{job_id}/recall.json``), chosen once by recall."""
+
+    #: Windows the job asked to rerank.
+    budget: int
+    #: Windows of the job's videos in all.
+    windows: int
+    #: Signals recall ran (``text``, ``vector:<embedder>``); empty when every window is scored.
+    signals: list[str] = Field(default_factory=list)
+    #: Why every window is scored after all (fewer windows than the budget, no signal).
+    note: str | None = None
+    #: Per video index: the window indices to score, ascending; None: every window. A video
+    #: absent from the map has no candidate.
+    videos: dict[int, list[int] | None] = Field(default_factory=dict)
 
 
 class Refinement(_Model):
@@ -337,7 +380,8 @@ class JobResult(_Model):
     schema_version: int = RESULT_SCHEMA_VERSION
     job_id: str
     status: JobState
-    query: Query
+    #: None for an index job.
+    query: Query | None
     scorer: ScorerInfo
     fps: float
     window: float
@@ -352,6 +396,30 @@ class JobResult(_Model):
     error: str | None = None
     #: Frame-size preset the reranker was shown (``official``, ``fast`` or a pixel count).
     frame_pixels: str = "official"
+    #: ``search`` or ``index`` (an index job has no query, clips or scores).
+    purpose: str = "search"
+    #: How the windows to score were chosen (None: every window was scored).
+    recall: RecallSummary | None = None
+
+    @property
+    def query_text(self) -> str | None:
+        """The query's text (None: an image or clip query, or an index job)."""
+        return self.query.text if self.query is not None else None
+
+
+class RecallSummary(_Model):
+    """How library recall chose the windows a search scored."""
+
+    #: Windows the job asked to rerank (``--recall``).
+    budget: int
+    #: Windows the job's scorer scored, across all videos.
+    reranked: int
+    #: Windows of the job's videos in all.
+    windows: int
+    #: Signals recall ran: ``text`` (BM25) and ``vector:<embedder>``; empty for a full scan.
+    signals: list[str] = Field(default_factory=list)
+    #: Why every window was scored after all (e.g. fewer windows than the budget).
+    note: str | None = None
 
 
 class VideoStatus(_Model):
@@ -427,3 +495,4 @@ class BatchTask(VideoTask):
 
 
 JobSpec.model_rebuild()
+JobResult.model_rebuild()

@@ -14,7 +14,8 @@ from common import keys
 from common.errors import SeglocateError
 from common.logcontext import TextFormatter
 from common.printable import printable
-from common.schemas import JobResult, JobState, JobStatus
+from common.recall_option import DEFAULT_RECALL
+from common.schemas import JobResult, JobState, JobStatus, VideoState
 from common.settings import Settings
 from common.storage import open_store
 from producer.transcripts import TRANSCRIPT_FORMATS
@@ -67,7 +68,41 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="qwen3-vl frame size: official, fast or pixels (default SEGLOCATE_FRAME_PIXELS)",
     )
+    parser.add_argument(
+        "--recall",
+        default=str(DEFAULT_RECALL),
+        help=(
+            f"windows the scorer reranks across the job, chosen by library recall (default "
+            f"{DEFAULT_RECALL}); 'all' scores every window (the full scan)"
+        ),
+    )
     parser.add_argument("--job-id", default=None, help=argparse.SUPPRESS)
+
+
+def _add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "videos", nargs="+", metavar="VIDEO", help="files, folders, object keys, prefixes/ or globs"
+    )
+    parser.add_argument(
+        "--window", type=float, default=5.0, help="window length, seconds (default 5)"
+    )
+    parser.add_argument(
+        "--stride", type=float, default=None, help="seconds between windows (default: window)"
+    )
+    parser.add_argument(
+        "--fps", type=float, default=1.0, help="frames sampled per second (default 1)"
+    )
+    parser.add_argument(
+        "--scorer",
+        default=None,
+        help="the scorer later searches will use (its frames are cached; default SEGLOCATE_SCORER)",
+    )
+    parser.add_argument(
+        "--frame-pixels",
+        default=None,
+        help="qwen3-vl frame size: official, fast or pixels (default SEGLOCATE_FRAME_PIXELS)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--no-progress", action="store_true", help="no progress bar")
     submit = sub.add_parser("submit", help="submit a job and print its id")
     _add_job_arguments(submit)
+    index = sub.add_parser(
+        "index", help="index videos for library search ahead of any query (frames, text, vectors)"
+    )
+    _add_index_arguments(index)
     status = sub.add_parser("status", help="show a job's progress and failures")
     status.add_argument("job_id")
     results = sub.add_parser("results", help="print a finished job's clips")
@@ -144,6 +183,7 @@ def _job_kwargs(args: argparse.Namespace) -> dict:
         "refine_boundaries": not args.no_refine,
         "job_id": args.job_id,
         "frame_pixels": args.frame_pixels,
+        "recall": args.recall,
     }
 
 
@@ -162,7 +202,10 @@ def result_location(settings: Settings, job_id: str) -> str:
 def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
     """The ranked table, then failures, then where the JSON is. Every user-controlled string
     (names, query, errors, keys) is passed through :func:`printable`."""
-    query = printable(repr(result.query.text or ""))
+    if result.purpose == "index":
+        print_index_result(result, settings, out)
+        return
+    query = printable(repr(result.query_text or ""))
     print(
         f"job {printable(result.job_id)}: {result.status.value}; query {query}; "
         f"scorer {printable(result.scorer.name)}",
@@ -185,6 +228,39 @@ def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
             )
     else:
         print("no clip scored at or above the minimum score", file=out)
+    if result.recall is not None:
+        print(recall_line(result), file=out)
+    _print_failures(result)
+    print(f"result JSON: {printable(result_location(settings, result.job_id))}", file=out)
+
+
+def recall_line(result: JobResult) -> str:
+    """How many windows were reranked, and what recall ran (or why it scanned everything)."""
+    summary = result.recall
+    assert summary is not None
+    line = f"reranked {summary.reranked} of {summary.windows} windows"
+    if summary.signals:
+        line += f" (recall {summary.budget}: {', '.join(summary.signals)})"
+    if summary.note:
+        line += f"; {summary.note}"
+    return line
+
+
+def print_index_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
+    """An index job: what was indexed, then failures."""
+    indexed = [v for v in result.videos if v.status == VideoState.succeeded]
+    hours = sum(v.duration or 0.0 for v in indexed) / 3600.0
+    print(
+        f"job {printable(result.job_id)}: {result.status.value}; indexed {len(indexed)} of "
+        f"{len(result.videos)} videos ({hours:.2f} h); later searches with scorer "
+        f"{printable(result.scorer.name)}, fps {result.fps:g} and window {result.window:g} s "
+        "reuse it",
+        file=out,
+    )
+    _print_failures(result)
+
+
+def _print_failures(result: JobResult) -> None:
     if result.error:
         print(f"failed: {printable(result.error)}", file=sys.stderr)
     for video in result.videos:
@@ -193,7 +269,6 @@ def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
     for video in result.videos:
         if video.error and video.error != result.error:
             print(f"failed: {printable(video.error)}", file=sys.stderr)
-    print(f"result JSON: {printable(result_location(settings, result.job_id))}", file=out)
 
 
 def print_status(status: JobStatus, out=sys.stdout) -> None:
@@ -257,6 +332,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         result = job.wait(progress=not args.no_progress)
         _write_json(result, args.json)
+        print_result(result, settings)
+        return _exit_code(result)
+    if args.command == "index":
+        job = client.index(
+            args.videos,
+            window=args.window,
+            stride=args.stride,
+            fps=args.fps,
+            scorer=args.scorer,
+            frame_pixels=args.frame_pixels,
+            run_in_background=not client.embedded or not args.no_progress,
+        )
+        result = job.wait(progress=not args.no_progress)
         print_result(result, settings)
         return _exit_code(result)
     if args.command == "submit":

@@ -28,6 +28,7 @@ from common.errors import (
 from common.jobstate import JobStore, failed_job_result
 from common.pipeline import TASK_FINALIZE, TASK_INGEST
 from common.query_media import check_query_length, decode_query_image, probe_query_clip
+from common.recall_option import DEFAULT_RECALL, parse_recall
 from common.schemas import (
     JobOptions,
     JobResult,
@@ -212,6 +213,7 @@ class Client:
         job_id: str | None = None,
         run_in_background: bool = True,
         frame_pixels: str | None = None,
+        recall: int | str = DEFAULT_RECALL,
     ) -> Job:
         """Submit a job and return its handle.
 
@@ -220,6 +222,8 @@ class Client:
         globs (``course/*.mp4``) there. Inputs that cannot be found are reported in the result as
         failed videos with the reason; the others are processed. ``frame_pixels`` (default
         ``SEGLOCATE_FRAME_PIXELS``) sets the frame size the qwen3-vl reranker is shown.
+        ``recall`` is how many windows the scorer reranks across the whole job, chosen by
+        library recall (each video is indexed first, once); ``"all"`` scores every window.
         """
         scorer_name = check_scorer_name(scorer or self.settings.scorer)
         dispatcher = self._dispatcher()
@@ -232,6 +236,7 @@ class Client:
             "scorer": scorer_name,
             "refine_boundaries": refine_boundaries,
             "frame_pixels": frame_pixels or self.settings.frame_pixels,
+            "recall": parse_recall(recall),
         }
         if min_score is not None:
             option_values["min_score"] = min_score
@@ -241,6 +246,58 @@ class Client:
         check_query_length(query, instruction, self.settings.max_query_chars)
         job_query = self._build_query(query, query_image, query_video, instruction, scorer_name)
         refs, rejected = self.resolve_videos(videos)
+        return self._start(
+            job_query, options, refs, rejected, dispatcher, job_id, run_in_background
+        )
+
+    def index(
+        self,
+        videos: Sequence[str | os.PathLike[str]],
+        *,
+        window: float = 5.0,
+        stride: float | None = None,
+        fps: float = 1.0,
+        scorer: str | None = None,
+        frame_pixels: str | None = None,
+        job_id: str | None = None,
+        run_in_background: bool = True,
+    ) -> Job:
+        """Index videos for library search, ahead of any query: ingest (frames, speech), the
+        text scorer's OCR and each configured embedder's vectors, stored once per (content
+        hash, sampling, windowing, models). Later searches with the same scorer, fps and
+        windows reuse it all. Inputs as for :meth:`submit`; a job with no video is refused."""
+        scorer_name = check_scorer_name(scorer or self.settings.scorer)
+        dispatcher = self._dispatcher()
+        dispatcher.check()
+        options = JobOptions.model_validate(
+            {
+                "window": window,
+                "stride": stride,
+                "fps": fps,
+                "scorer": scorer_name,
+                "frame_pixels": frame_pixels or self.settings.frame_pixels,
+                "purpose": "index",
+            }
+        )
+        if not self.embedded:
+            self._check_some_worker_serves(scorer_name)
+        refs, rejected = self.resolve_videos(videos)
+        if not refs:
+            reasons = "; ".join(r.error for r in rejected) or "no inputs given"
+            raise InvalidInputError("index", f"no videos to index ({reasons})")
+        return self._start(None, options, refs, rejected, dispatcher, job_id, run_in_background)
+
+    def _start(
+        self,
+        job_query: Query | None,
+        options: JobOptions,
+        refs: list[VideoRef],
+        rejected: list[VideoRejection],
+        dispatcher: Dispatcher,
+        job_id: str | None,
+        run_in_background: bool,
+    ) -> Job:
+        """Write the job's spec and enqueue its videos' first steps."""
         spec = JobSpec(
             job_id=keys.check_job_id(job_id or new_job_id()),
             query=job_query,

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from common import keys
 from common.errors import ObjectNotFoundError, VideoError
 from common.frames import read_manifest, sampling_id, write_frame_cache
-from common.jobstate import job_store, video_ref
+from common.jobstate import job_store, uses_recall, video_ref
 from common.pipeline import TASK_PREPARE, PipelineContext
 from common.schemas import VideoRef, VideoState, VideoTask
 from common.scorers.specs import frame_requirements_for
@@ -204,7 +204,12 @@ def ingest_video(ctx: PipelineContext, task: VideoTask) -> None:
     record.sampling_id = sampling
     record.duration = duration
     record.windows = windows
-    record.batches = plan_batches(len(windows), ctx.settings.windows_per_task)
+    # A search with a recall budget, and an index job, score nothing yet: the prepare step
+    # indexes the video, then recall picks the windows to score across the job.
+    record.planned = not (uses_recall(spec) or options.purpose == "index")
+    record.scored = None
+    batches = plan_batches(len(windows), ctx.settings.windows_per_task)
+    record.batches = batches if record.planned else []
     record.status = VideoState.scoring
     jobs.write_record(task.job_id, record)
     ctx.enqueue(TASK_PREPARE, task.model_copy(update={"scorer": spec.options.scorer}))

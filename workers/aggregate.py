@@ -59,13 +59,23 @@ def collect_window_scores(
         if batch.first_window != first or len(batch.scores) != end - first:
             reason = f"its windows do not match the video's batch [{first}, {end})"
             raise CorruptObjectError(work, key, reason)
-        scores[first:end] = batch.scores
-        if batch.signals is not None and len(batch.signals) == end - first:
-            signals[first:end] = batch.signals
+        members = record.batch_windows(batch_index)
+        batch_signals = (
+            batch.signals if batch.signals and len(batch.signals) == len(members) else None
+        )
+        for position, window in enumerate(members):
+            scores[window] = batch.scores[position]
+            signals[window] = batch_signals[position] if batch_signals else None
+    # Windows recall passed over score 0 and say so (reranked=False); a full scan has none.
     windows = [
-        WindowScore(start=span.start, end=span.end, score=score, signal=signal)
+        WindowScore(
+            start=span.start,
+            end=span.end,
+            score=score if score is not None else 0.0,
+            signal=signal,
+            reranked=score is not None,
+        )
         for span, score, signal in zip(record.windows, scores, signals, strict=True)
-        if score is not None
     ]
     return windows, scorer
 
@@ -85,7 +95,7 @@ def speech_relevance(
         features = load_features(ctx, scorer, manifest, compute=False) or {}
         texts = list(features.get("texts", []))
     collection = video_text_collection(texts, transcript.sentence_texts())
-    return spoken_relevance(QueryMatcher(spec.query.text or "", collection))
+    return spoken_relevance(QueryMatcher(spec.query_text or "", collection))
 
 
 def _follow_speech(
@@ -99,7 +109,7 @@ def _follow_speech(
     """Clips whose best window matched what was said start and end with the sentences that
     said it (:func:`common.speech.boundaries.snap_to_speech`), not on window edges."""
     by_speech = [windows[span.peak_window].signal in SPEECH_SIGNALS for span in spans]
-    if not any(by_speech) or not spec.query.text:
+    if not any(by_speech) or not spec.query_text:
         return spans
     transcript = load_transcript(ctx, record)
     if transcript is None:
@@ -146,6 +156,7 @@ def aggregate_video(ctx: PipelineContext, task: VideoTask) -> None:
     windows, _scorer = collected
     options = spec.options
     spans = merge_windows(windows, min_score=options.min_score, top_k=options.top_k)
+    spans = [span for span in spans if windows[span.peak_window].reranked]
     refinement = read_model_or_none(
         ctx.store, ctx.settings.work_bucket, keys.refinement(task.job_id, task.video_index),
         Refinement,

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 
 from common import keys
-from common.jobstate import job_result, job_store
+from common.jobstate import job_result, job_store, uses_recall
 from common.pipeline import PipelineContext
 from common.schemas import (
     BatchScores,
     JobSpec,
     JobState,
     JobTask,
+    RecallPlan,
+    RecallSummary,
     ScorerInfo,
     VideoRecord,
     VideoResult,
     VideoState,
     WindowScore,
 )
-from common.storage import read_model
+from common.storage import read_model, read_model_or_none
 from workers.clips import rank_clips
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,32 @@ def finalize_job(ctx: PipelineContext, task: JobTask) -> None:
             VideoResult(video=rejection.video, status=VideoState.failed, error=rejection.error)
         )
     clips = rank_clips([(v.video, v.clips) for v in videos], spec.options.top_k)
+    state = _job_state(videos, cancelled)
     result = job_result(
-        spec, _job_state(videos, cancelled), _scorer_info(ctx, spec), clips=clips, videos=videos
-    )
+        spec, state, _scorer_info(ctx, spec), clips=clips, videos=videos,
+        recall=_recall_summary(ctx, spec, videos),
+    )  # fmt: skip
     jobs.write_result(result)
     log.info("job finished: %s, %d clips", result.status, len(clips))
+
+
+def _recall_summary(
+    ctx: PipelineContext, spec: JobSpec, videos: list[VideoResult]
+) -> RecallSummary | None:
+    """How recall chose the windows scored (None for a full scan or an index job)."""
+    if not uses_recall(spec):
+        return None
+    work = ctx.settings.work_bucket
+    plan = read_model_or_none(ctx.store, work, keys.job_recall(spec.job_id), RecallPlan)
+    if plan is None:  # every video failed or was cancelled before recall
+        return None
+    return RecallSummary(
+        budget=plan.budget,
+        reranked=sum(w.reranked for v in videos for w in v.windows),
+        windows=plan.windows,
+        signals=plan.signals,
+        note=plan.note,
+    )
 
 
 def _video_result(
@@ -100,10 +123,10 @@ def _partial_windows(
         batch = read_model(
             ctx.store, work, keys.batch_scores(job_id, index, batch_index), BatchScores
         )
-        first, end = record.batches[batch_index]
+        spans = [record.windows[i] for i in record.batch_windows(batch_index)]
         out += [
             WindowScore(start=span.start, end=span.end, score=score)
-            for span, score in zip(record.windows[first:end], batch.scores, strict=True)
+            for span, score in zip(spans, batch.scores, strict=True)
         ]
     return out
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from common.errors import ObjectNotFoundError, QueryError, VideoError
+from common.errors import InvalidInputError, ObjectNotFoundError, QueryError, VideoError
 from common.query_media import check_query_length, decode_query_image, probe_query_clip
 from common.schemas import JobSpec
 from common.scorers.base import FrameRequirements, LoadedQuery, SampledFrame, Scorer
@@ -33,6 +33,8 @@ def load_query(
 
     ``max_query_chars`` (``SEGLOCATE_MAX_QUERY_CHARS``) refuses a crafted spec's long query.
     """
+    if spec.query is None:
+        raise InvalidInputError(f"job {spec.job_id}", "has no query (it is an index job)")
     if max_query_chars is not None:
         check_query_length(spec.query.text, spec.query.instruction, max_query_chars)
     cache_key = (spec.job_id, scorer.info.name)

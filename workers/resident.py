@@ -6,9 +6,14 @@ import logging
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from common.scorers import Scorer, build_scorer
 from common.settings import Settings
+
+if TYPE_CHECKING:
+    from common.embedders.base import WindowEmbedder
+    from common.embedders.text import SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +55,40 @@ def load_resident_scorer(name: str, settings: Settings) -> Scorer:
     metrics.record_scorer_load(name, seconds)
     log.info("scorer %s ready in %.2fs", name, seconds)
     return scorer
+
+
+_embedders: dict[tuple[str | None, str, int | None, str | None], list[WindowEmbedder]] = {}
+_text_embedders: dict[str | None, SentenceTransformerEmbedder | None] = {}
+
+
+def resident_text_embedder(settings: Settings) -> SentenceTransformerEmbedder | None:
+    """The process's text embedder (``SEGLOCATE_TEXT_EMBEDDER``), loaded on first use: only
+    processes that index or recall ever load it. None when off."""
+    with _lock:
+        if settings.text_embedder not in _text_embedders:
+            from common.embedders.text import load_text_embedder
+
+            _text_embedders[settings.text_embedder] = load_text_embedder(settings.text_embedder)
+            log.info("pid %d loaded text embedder %s", os.getpid(), settings.text_embedder)
+        return _text_embedders[settings.text_embedder]
+
+
+def resident_embedders(settings: Settings) -> list[WindowEmbedder]:
+    """The embedders whose vectors this process writes into shards, loaded once: the window
+    embedder (``SEGLOCATE_EMBEDDER``, on gpu workers) first, then the text embedder."""
+    key = (settings.embedder, settings.embedder_model, settings.embed_dims, settings.text_embedder)
+    found = _embedders.get(key)
+    if found is not None:
+        return found
+    embedders: list[WindowEmbedder] = []
+    if settings.embedder:
+        from common.embedders.build import build_window_embedder
+
+        window_embedder = build_window_embedder(settings)
+        if window_embedder is not None:
+            embedders.append(window_embedder)
+    text = resident_text_embedder(settings)
+    if text is not None:
+        embedders.append(text)
+    with _lock:
+        return _embedders.setdefault(key, embedders)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _scorer_for_job(ctx: PipelineContext, spec: JobSpec) -> Scorer:
+def scorer_of(ctx: PipelineContext, spec: JobSpec) -> Scorer:
     name = spec.options.scorer
     if ctx.served_scorers is not None and name not in ctx.served_scorers:
         served = ", ".join(sorted(ctx.served_scorers))
@@ -53,7 +53,7 @@ def _scorer_for_job(ctx: PipelineContext, spec: JobSpec) -> Scorer:
     return ctx.scorer_for(name)
 
 
-def _manifest(ctx: PipelineContext, record: VideoRecord) -> FrameManifest:
+def manifest_of(ctx: PipelineContext, record: VideoRecord) -> FrameManifest:
     assert record.content_hash and record.sampling_id
     work = ctx.settings.work_bucket
     manifest = read_manifest(ctx.store, work, record.content_hash, record.sampling_id)
@@ -132,9 +132,21 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
     if found is None:
         return
     spec, record = found
-    scorer = _scorer_for_job(ctx, spec)
-    load_query(ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars)
-    load_features(ctx, scorer, _manifest(ctx, record), compute=True)
+    scorer = scorer_of(ctx, spec)
+    if spec.options.purpose != "index":
+        load_query(
+            ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars
+        )
+    load_features(ctx, scorer, manifest_of(ctx, record), compute=True)
+    if spec.options.purpose == "index" or not record.planned:
+        from workers.library import finish_indexed_video, index_video, wait_for_recall
+
+        index_video(ctx, spec, record)
+        if spec.options.purpose == "index":
+            finish_indexed_video(ctx, task, record)
+        else:
+            wait_for_recall(ctx, task, record)
+        return
     done = job_store(ctx).scored_batches(task.job_id, task.video_index)
     pending = [b for b in range(len(record.batches)) if b not in done]
     for batch_index in pending:
@@ -176,11 +188,11 @@ def score_spans(
     """Score the (query, span) pairs of one video with the job's scorer: checked 0-100 scores
     and, where the scorer can tell, which signal matched. A window's document is its frames,
     its on-screen text and the words spoken in it."""
-    scorer = _scorer_for_job(ctx, spec)
+    scorer = scorer_of(ctx, spec)
     query = load_query(
         ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars
     )
-    manifest = _manifest(ctx, record)
+    manifest = manifest_of(ctx, record)
     features = load_features(ctx, scorer, manifest, compute=True)
     transcript = load_transcript(ctx, record)
     work = ctx.settings.work_bucket
@@ -260,8 +272,9 @@ def score_batch(ctx: PipelineContext, task: BatchTask) -> None:
     key = keys.batch_scores(task.job_id, task.video_index, task.batch_index)
     work = ctx.settings.work_bucket
     if not ctx.store.exists(work, key):
-        first, end = record.batches[task.batch_index]
-        scorer, matches = score_spans(ctx, spec, record, record.windows[first:end])
+        first, _ = record.batches[task.batch_index]
+        spans = [record.windows[i] for i in record.batch_windows(task.batch_index)]
+        scorer, matches = score_spans(ctx, spec, record, spans)
         signals = [m.signal for m in matches]
         batch = BatchScores(
             job_id=task.job_id,

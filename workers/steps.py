@@ -9,9 +9,11 @@ from pydantic import BaseModel
 
 from common.pipeline import (
     TASK_AGGREGATE,
+    TASK_EMBED_QUERY,
     TASK_FINALIZE,
     TASK_INGEST,
     TASK_PREPARE,
+    TASK_RECALL,
     TASK_REFINE,
     TASK_SCORE,
     PipelineContext,
@@ -20,6 +22,7 @@ from common.schemas import BatchTask, JobTask, VideoTask
 from producer.ingest import ingest_video
 from workers.aggregate import aggregate_video
 from workers.finalize import finalize_job
+from workers.library import embed_query, recall_job
 from workers.scoring import prepare_video, refine_video, score_batch
 
 Step = Callable[[PipelineContext, Any], None]
@@ -32,6 +35,8 @@ STEPS: dict[str, tuple[type[BaseModel], Step]] = {
     TASK_REFINE: (VideoTask, refine_video),
     TASK_AGGREGATE: (VideoTask, aggregate_video),
     TASK_FINALIZE: (JobTask, finalize_job),
+    TASK_RECALL: (JobTask, recall_job),
+    TASK_EMBED_QUERY: (VideoTask, embed_query),
 }
 
 

@@ -27,7 +27,7 @@ def to_csv(result: JobResult) -> str:
                 f"{clip.score:.2f}",
                 clip.thumbnail or "",
                 result.job_id,
-                result.query.text or "",
+                result.query_text or "",
             )
         )
     return buffer.getvalue()

@@ -29,7 +29,7 @@ TITLE_MAX = 70
 
 
 def _title(result: JobResult) -> str:
-    query = result.query.text or "image/clip query"
+    query = result.query_text or "image/clip query"
     ascii_only = re.sub(r"[^\x20-\x7e]", "?", f"seglocate {query}")
     return ascii_only[:TITLE_MAX]
 

@@ -52,7 +52,7 @@ def video_prediction(result: JobResult, video: VideoResult, qid: int) -> dict[st
     duration = video.duration or max((w.end for w in video.windows), default=0.0)
     return {
         "qid": qid,
-        "query": result.query.text or "",
+        "query": result.query_text or "",
         "vid": video.video,
         "pred_relevant_windows": [
             [round(c.start, DECIMALS), round(c.end, DECIMALS), round(c.score / 100.0, DECIMALS)]

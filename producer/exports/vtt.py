@@ -31,7 +31,7 @@ def to_vtt(result: JobResult) -> str:
     """
     videos = {c.video for c in result.clips}
     several = len(videos) > 1
-    query = (result.query.text or "").replace("-->", "->").replace("\n", " ")
+    query = (result.query_text or "").replace("-->", "->").replace("\n", " ")
     parts = ["WEBVTT", "", f"NOTE seglocate job {result.job_id}: query {query!r}", ""]
     for clip in sorted(result.clips, key=lambda c: (c.start, c.rank)):
         parts += [

@@ -89,11 +89,11 @@ class PageActions:
             try:
                 result = self.client._read_result(job_id)
                 if result is not None:
-                    query = result.query.text or "image/clip query"
+                    query = result.query_text or "image/clip query"
                     labels.append(formatting.job_choice_label(job_id, result.status.value, query))
                 else:
                     spec = self.client.jobs.spec(job_id)
-                    query = spec.query.text or "image/clip query"
+                    query = spec.query_text or "image/clip query"
                     labels.append(formatting.job_choice_label(job_id, "running", query))
             except Exception:  # a half-written job must not break the list
                 log.warning("recent jobs: cannot read job %s", job_id, exc_info=True)

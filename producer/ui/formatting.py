@@ -86,7 +86,7 @@ def status_markdown(status: JobStatus) -> str:
 
 def result_summary(result: JobResult) -> str:
     """One Markdown paragraph: state, how many clips, failures."""
-    query = result.query.text or ("an image" if result.query.image else "a clip")
+    query = result.query_text or ("an image" if result.query and result.query.image else "a clip")
     n = len(result.clips)
     found = f"{n} clip{'s' if n != 1 else ''}" if n else "no clip scored above the minimum score"
     if result.status == JobState.cancelled:
