@@ -401,7 +401,7 @@ def test_vectors_equal_the_official_pooled_and_normalised_ones(
     ours_query = embedder.embed_query(LoadedQuery(text="a test pattern"))
     ours_window = embedder.embed_windows([window])[0]
     assert np.allclose(ours_query, expected[0], atol=1e-5)
-    assert np.allclose(ours_window, expected[1], atol=2e-3)  # pixels to one level of rounding
+    assert np.allclose(ours_window, expected[1], atol=1e-5)
 
 
 def test_a_checkpoint_whose_template_differs_is_refused(tmp_path: Path) -> None:
