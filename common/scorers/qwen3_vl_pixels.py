@@ -8,9 +8,10 @@ match what the prompt was laid out for.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -18,7 +19,8 @@ from PIL import Image
 
 from common.errors import InvalidInputError
 from common.resize import flatten_alpha, resize_bicubic
-from common.scorers.qwen3_vl_model import LoadedModel
+from common.scorers.base import SampledFrame
+from common.scorers.qwen3_vl_frames import video_frame_size
 from common.scorers.qwen3_vl_prompt import (
     PATCH_SIZE,
     TEMPORAL_PATCH_SIZE,
@@ -27,6 +29,14 @@ from common.scorers.qwen3_vl_prompt import (
     patch_aligned_size,
     tokens_per_frame_group,
 )
+
+
+class VisionModel(Protocol):
+    """What encoding needs of a loaded model (the reranker's or the embedder's): its processor
+    and the device inputs go to."""
+
+    processor: Any
+    device: torch.device
 
 
 @dataclass
@@ -86,13 +96,48 @@ def fit_size(
         raise error(subject, str(exc)) from exc
 
 
+def plan_video(
+    frames: Sequence[SampledFrame],
+    positions: Sequence[int],
+    fps: float,
+    preset: str,
+    total_pixels: int,
+    subject: str,
+    error: type[InvalidInputError],
+) -> VideoPlan:
+    """Frames at ``positions``, their real times, and the size the official rule gives a
+    video of that many frames of this size under ``preset`` (``error`` naming ``subject`` for
+    frames out of order, unreadable or of an impossible shape)."""
+    first = frames[0].index
+    indices = [frame.index - first for frame in frames]
+    if any(later <= earlier for earlier, later in itertools.pairwise(indices)):
+        raise error(subject, "frames are not in increasing order of their index")
+    images = [
+        checked_rgb(frame.image, f"{subject}, frame {frame.index}", error) for frame in frames
+    ]
+    source = images[0]
+    try:
+        height, width = video_frame_size(
+            source.height, source.width, len(positions), preset, total_pixels
+        )
+    except ValueError as exc:
+        raise error(subject, str(exc)) from exc
+    return VideoPlan(
+        frames=[images[p] for p in positions],
+        indices=[indices[p] for p in positions],
+        fps=fps,
+        height=height,
+        width=width,
+    )
+
+
 def digest_image(digest: Any, image: Image.Image) -> None:
     """Feed ``image``'s size, mode and pixels to the hashlib ``digest``."""
     digest.update(repr((image.size, image.mode)).encode())
     digest.update(image.tobytes())
 
 
-def encode_image(loaded: LoadedModel, image: Image.Image, size: tuple[int, int]) -> EncodedMedia:
+def encode_image(loaded: VisionModel, image: Image.Image, size: tuple[int, int]) -> EncodedMedia:
     """Resize ``image`` to ``size`` (height, width) as ``fetch_image`` does (Pillow's 8-bit
     bicubic) and patchify it."""
     array = image_array(image, *size)
@@ -102,7 +147,7 @@ def encode_image(loaded: LoadedModel, image: Image.Image, size: tuple[int, int])
     return encoded
 
 
-def encode_videos(loaded: LoadedModel, plans: Sequence[VideoPlan]) -> list[EncodedMedia]:
+def encode_videos(loaded: VisionModel, plans: Sequence[VideoPlan]) -> list[EncodedMedia]:
     """Resize and patchify videos in one processor call; timestamps come from their metadata."""
     tensors = [torch.from_numpy(video_array(plan)).permute(0, 3, 1, 2) for plan in plans]
     metadata = [
@@ -150,7 +195,7 @@ def video_array(plan: VideoPlan) -> np.ndarray:
     return np.stack([np.asarray(frame, dtype=np.uint8) for frame in frames])
 
 
-def _processing_device(loaded: LoadedModel) -> dict[str, str]:
+def _processing_device(loaded: VisionModel) -> dict[str, str]:
     """Normalise and patchify on the GPU when there is one: uint8 frames travel, not floats."""
     return {"device": str(loaded.device)} if loaded.device.type == "cuda" else {}
 

@@ -1,0 +1,198 @@
+"""What Qwen3-VL-Embedding reads for a window or a query: planned media, token ids, tensors.
+
+Windows and query media are sized exactly as the reranker sizes them (the official embedder
+and reranker share their constants: QwenLM/Qwen3-VL-Embedding ``qwen3_vl_embedding.py`` lines
+24-32 and ``qwen3_vl_reranker.py`` lines 17-25), with the reranker's planning and pixel
+functions (:mod:`common.scorers.qwen3_vl_pixels`): a window's frames padded to an even count
+of at least four, real timestamps, the window's text after its frames; a query image within 4
+to 1,800 tokens; a query clip thinned to 64 frames within the file path's pixel budget.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from common.embedders.qwen3_vl_embedding_model import LoadedEmbedder, render_template
+from common.embedders.qwen3_vl_embedding_prompt import query_instruction
+from common.errors import QueryError, VideoError
+from common.scorers.base import LoadedQuery, WindowInput
+from common.scorers.qwen3_vl_frames import (
+    CLIP_TOTAL_PIXELS,
+    WINDOW_TOTAL_PIXELS,
+    thin_frames,
+    window_frame_positions,
+)
+from common.scorers.qwen3_vl_pixels import (
+    EncodedMedia,
+    VideoPlan,
+    checked_rgb,
+    encode_image,
+    encode_videos,
+    fit_size,
+    plan_video,
+)
+from common.scorers.qwen3_vl_prompt import (
+    IMAGE_MAX_PIXELS,
+    IMAGE_MIN_PIXELS,
+    Piece,
+    Side,
+    TextPiece,
+    expand_prompt,
+    pad_to_even,
+    reserved_marker_in,
+    strip_reserved_markers,
+    tokens_per_frame_group,
+)
+from common.scorers.specs import scorer_spec
+
+#: Query kinds and the longest query clip: the reranker's (the same official sampler).
+QUERY_SPEC = scorer_spec("qwen3-vl")
+#: Distinct text pieces whose token ids are kept.
+TEXT_CACHE_SIZE = 4096
+
+
+@dataclass
+class InputPlan:
+    """One input (a window or a query) before its pixels are encoded."""
+
+    instruction: str | None  #: ``None``: a document (the default instruction)
+    texts: tuple[str, ...] = ()
+    image: Image.Image | None = None
+    image_size: tuple[int, int] = (0, 0)  #: resized (height, width), pixels
+    video: VideoPlan | None = None
+
+    @property
+    def side(self) -> Side:
+        return Side(
+            videos=int(self.video is not None), images=int(self.image is not None), texts=self.texts
+        )
+
+    @property
+    def image_tokens(self) -> list[int]:
+        return [tokens_per_frame_group(*self.image_size)] if self.image is not None else []
+
+    @property
+    def vision_tokens(self) -> int:
+        video = self.video.layout.vision_tokens if self.video is not None else 0
+        return sum(self.image_tokens) + video
+
+
+def plan_window(window: WindowInput, preset: str) -> InputPlan:
+    """A window as a document: its frames as one video, then its text (markers removed)."""
+    subject = f"window {window.start:.2f}-{window.end:.2f} s"
+    if not window.frames:
+        raise VideoError(subject, "no frames (the qwen3-vl-embedding embedder needs pixels)")
+    if window.fps <= 0:
+        raise VideoError(subject, f"sampling rate must be positive, got {window.fps} fps")
+    positions = window_frame_positions(len(window.frames))
+    video = plan_video(
+        window.frames, positions, window.fps, preset, WINDOW_TOTAL_PIXELS, subject, VideoError
+    )
+    text = strip_reserved_markers(window.text or "").strip()
+    return InputPlan(instruction=None, texts=(text,) if text else (), video=video)
+
+
+def plan_query(query: LoadedQuery, preset: str) -> InputPlan:
+    """A query with its instruction (the job's, else its kinds'); raises :class:`QueryError`."""
+    kinds = query.kinds()
+    QUERY_SPEC.check_query_kinds(kinds)
+    instruction = query_instruction(query.instruction, kinds)
+    for subject, text in (("query instruction", instruction), ("query text", query.text or "")):
+        marker = reserved_marker_in(text)
+        if marker:
+            raise QueryError(subject, f"contains the reserved marker {marker}")
+    plan = InputPlan(instruction=instruction, texts=(query.text,) if query.text else ())
+    if query.image is not None:
+        plan.image = checked_rgb(query.image, "query image", QueryError)
+        plan.image_size = fit_size(
+            plan.image, IMAGE_MIN_PIXELS, IMAGE_MAX_PIXELS, "query image", QueryError
+        )
+    if query.video_frames:
+        frames, fps = query.video_frames, query.video_fps
+        if fps <= 0:
+            raise QueryError("query video", f"sampling rate must be positive, got {fps} fps")
+        duration = (frames[-1].index - frames[0].index + 1) / fps
+        if duration > QUERY_SPEC.max_query_clip_s + 1e-6:
+            raise QueryError(
+                "query video",
+                f"{duration:.1f} s long; query clips may be at most "
+                f"{QUERY_SPEC.max_query_clip_s:.0f} s",
+            )
+        positions = pad_to_even(thin_frames(len(frames)))
+        plan.video = plan_video(
+            frames, positions, fps, preset, CLIP_TOTAL_PIXELS, "query video", QueryError
+        )
+    return plan
+
+
+def input_pieces(loaded: LoadedEmbedder, plan: InputPlan) -> list[Piece]:
+    """The input's prompt, rendered by the checkpoint's template, vision placeholders expanded."""
+    prompt = render_template(loaded, plan.instruction, plan.side)
+    videos = [plan.video.layout] if plan.video is not None else []
+    return expand_prompt(prompt, plan.image_tokens, videos)
+
+
+class TokenCache:
+    """Token ids of text pieces, tokenised once (a slide's text recurs over many windows)."""
+
+    def __init__(self, size: int = TEXT_CACHE_SIZE) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, list[int]] = OrderedDict()
+
+    def encode(self, loaded: LoadedEmbedder, pieces: Sequence[Piece]) -> list[int]:
+        """Token ids of ``pieces``: text tokenised without special tokens, markers by id."""
+        texts = [piece.text for piece in pieces if isinstance(piece, TextPiece)]
+        missing = list(dict.fromkeys(text for text in texts if text not in self._ids))
+        if missing:
+            encoded = loaded.processor.tokenizer(missing, add_special_tokens=False)["input_ids"]
+            for text, text_ids in zip(missing, encoded, strict=True):
+                self._ids[text] = list(text_ids)
+        ids: list[int] = []
+        for piece in pieces:
+            if isinstance(piece, TextPiece):
+                self._ids.move_to_end(piece.text)
+                ids += self._ids[piece.text]
+            else:
+                ids += [loaded.marker_ids[piece.token]] * piece.count
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return ids
+
+
+def batch_inputs(
+    loaded: LoadedEmbedder, plans: Sequence[InputPlan], ids: Sequence[list[int]]
+) -> dict[str, torch.Tensor]:
+    """Left-padded token ids, attention mask, pixels and grids of a batch, on the device."""
+    count, width = len(ids), max(map(len, ids))
+    input_ids = torch.full((count, width), loaded.pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((count, width), dtype=torch.long)
+    for row, tokens in enumerate(ids):
+        input_ids[row, width - len(tokens) :] = torch.tensor(tokens, dtype=torch.long)
+        attention_mask[row, width - len(tokens) :] = 1
+    inputs: dict[str, torch.Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
+    images: list[EncodedMedia] = [
+        encode_image(loaded, plan.image, plan.image_size)
+        for plan in plans
+        if plan.image is not None
+    ]
+    if images:
+        inputs["pixel_values"] = torch.cat([m.pixels for m in images])
+        inputs["image_grid_thw"] = torch.cat([m.grid for m in images])
+    videos = [plan.video for plan in plans if plan.video is not None]
+    if videos:
+        encoded = encode_videos(loaded, videos)
+        inputs["pixel_values_videos"] = torch.cat([m.pixels for m in encoded])
+        inputs["video_grid_thw"] = torch.cat([m.grid for m in encoded])
+    return {
+        name: tensor.to(
+            loaded.device,
+            dtype=loaded.dtype if tensor.is_floating_point() else tensor.dtype,
+            non_blocking=True,
+        )
+        for name, tensor in inputs.items()
+    }

@@ -1,0 +1,115 @@
+"""Qwen3VLEmbedder on CUDA: bf16 loading, batching, agreement with fp32 on CPU, the benchmark.
+Skipped without a GPU.
+
+``SEGLOCATE_TEST_EMBEDDER_MODEL`` may name a local directory with the real
+Qwen3-VL-Embedding weights to also run a sanity check of real vectors (never downloaded here).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from common.embedders.qwen3_vl_embedding import Qwen3VLEmbedder
+from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from tests.qwen_tiny_embedding import TINY_DIMS, save_tiny_embedder
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU here)"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_embedder(tmp_path_factory.mktemp("qwen3-vl-embedding-tiny-gpu"))
+
+
+def window(
+    seed: int, count: int = 6, size: int = 64, colour: tuple[int, int, int] | None = None
+) -> WindowInput:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(count):
+        if colour is None:
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        else:
+            pixels = np.full((size, size, 3), colour, dtype=np.uint8)
+        frames.append(SampledFrame(index=i, time=float(i), image=Image.fromarray(pixels)))
+    return WindowInput(
+        start=0.0, end=float(count), frame_indices=list(range(count)), frames=frames, fps=1.0
+    )
+
+
+def mixed_windows() -> list[WindowInput]:
+    return [window(1, 6), window(2, 2), window(3, 8), window(4, 4)]
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=-1)
+
+
+def test_cuda_loads_bf16_and_embeds_unit_vectors(tiny_dir: Path) -> None:
+    embedder = Qwen3VLEmbedder(str(tiny_dir), device="cuda")
+    assert embedder._loaded.device.type == "cuda" and embedder._loaded.dtype == torch.bfloat16
+    vectors = embedder.embed_windows(mixed_windows())
+    assert vectors.shape == (4, TINY_DIMS) and vectors.dtype == np.float32
+    assert np.isfinite(vectors).all()
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    query = embedder.embed_query(LoadedQuery(text="a red car in the rain"))
+    assert query.shape == (TINY_DIMS,) and abs(float(np.linalg.norm(query)) - 1.0) < 1e-4
+
+
+def test_official_size_windows_embed_in_bf16_batches(tiny_dir: Path) -> None:
+    # 1080p frames as the producer stores them at the official preset: 640x1152 px.
+    windows = [window(seed, 5) for seed in range(4)]
+    for item in windows:
+        for frame in item.frames:
+            frame.image = frame.image.resize((1152, 640))
+    embedder = Qwen3VLEmbedder(str(tiny_dir), device="cuda")
+    assert len(embedder.window_token_ids(windows[0])) > 3 * 720  # three pairs of 720 tokens
+    vectors = embedder.embed_windows(windows)
+    assert vectors.shape == (4, TINY_DIMS) and np.isfinite(vectors).all()
+
+
+def test_bf16_cuda_vectors_match_fp32_cpu_vectors(tiny_dir: Path) -> None:
+    cpu = Qwen3VLEmbedder(str(tiny_dir), device="cpu").embed_windows(mixed_windows())
+    gpu = Qwen3VLEmbedder(str(tiny_dir), device="cuda").embed_windows(mixed_windows())
+    assert cosines(cpu, gpu).min() > 0.98
+
+
+def test_cuda_batched_vectors_equal_one_window_at_a_time(tiny_dir: Path) -> None:
+    batched = Qwen3VLEmbedder(str(tiny_dir), device="cuda").embed_windows(mixed_windows())
+    single = Qwen3VLEmbedder(str(tiny_dir), device="cuda", max_batch_windows=1)
+    alone = single.embed_windows(mixed_windows())
+    assert cosines(batched, alone).min() > 0.99
+
+
+def test_the_benchmark_runs_on_the_gpu_with_the_tiny_model(tmp_path: Path) -> None:
+    import benchmarks.embedder_throughput as bench
+
+    doc = tmp_path / "benchmarks.md"
+    args = ["--tiny", "--device", "cuda", "--windows", "8", "--single-windows", "4"]
+    assert bench.main([*args, "--source", "640x360", "--doc", str(doc)]) == 0
+    text = doc.read_text(encoding="utf-8")
+    assert "| official | batched (ours) | 8 |" in text and "| fast | batched (ours) | 8 |" in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("SEGLOCATE_TEST_EMBEDDER_MODEL"),
+    reason="SEGLOCATE_TEST_EMBEDDER_MODEL unset",
+)
+def test_real_weights_put_the_matching_window_nearer() -> None:
+    embedder = Qwen3VLEmbedder(os.environ["SEGLOCATE_TEST_EMBEDDER_MODEL"], device="cuda")
+    red, blue = window(0, 5, 224, (220, 20, 20)), window(0, 5, 224, (20, 20, 220))
+    windows = embedder.embed_windows([red, blue])
+    query = embedder.embed_query(LoadedQuery(text="an entirely red screen"))
+    assert float(windows[0] @ query) > float(windows[1] @ query)
