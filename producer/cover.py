@@ -207,7 +207,7 @@ def cover_frames(
         **extra,
     )
     result = job.wait(timeout=timeout, progress=progress)
-    found = next((v for v in result.videos if v.video == name), None)
+    found = result.videos[0] if result.videos else None  # the job's one video (named as given)
     if found is None or not found.windows:
         reason = (found.error if found else None) or result.error or "no frame was scored"
         raise SeglocateError(reason if name in reason else f"{name}: {reason}")

@@ -125,8 +125,10 @@ def test_an_object_key_is_covered_from_the_store(cover_settings, cover_lecture, 
 
 @pytest.mark.slow
 def test_a_rotated_video_gives_covers_as_displayed(cover_settings, tmp_path):
-    rotated = media.rotated_clip(tmp_path / "rotated.mp4", seconds=3)
-    covers = Client(cover_settings).cover(rotated, "anything", top_k=2, min_gap=0, out=tmp_path)
+    media.rotated_clip(tmp_path / "rotated.mp4", seconds=3)
+    named = f"{tmp_path}/./rotated.mp4"  # the job names it tmp_path/rotated.mp4
+    covers = Client(cover_settings).cover(named, "anything", top_k=2, min_gap=0, out=tmp_path)
+    assert covers.video == named
     assert len(covers.picks) == 2
     for pick in covers.picks:
         with Image.open(pick.path) as image:
@@ -287,3 +289,43 @@ def test_random_inputs_keep_every_rule():
                 if f not in picks[:i] and all(abs(f.time - p.time) >= gap for p in picks[:i])
             ]
             assert min(fits, key=lambda f: (-f.score, f.time)) == pick
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_an_object_key_in_an_s3_store_is_downloaded_for_its_covers(s3_server, tmp_path):
+    suffix = tmp_path.name[-12:].lower().replace("_", "-")
+    settings = Settings(
+        broker_url=None,
+        s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        videos_bucket=f"videos-{suffix}",
+        results_bucket=f"results-{suffix}",
+        work_bucket=f"work-{suffix}",
+    )
+    client = Client(settings)
+    clip = media.rotated_clip(tmp_path / "rotated.mp4", seconds=3)
+    client.store.ensure_bucket(settings.videos_bucket)
+    client.store.put_file(settings.videos_bucket, "clips/rotated.mp4", clip)
+    assert client.store.local_path(settings.videos_bucket, "clips/rotated.mp4") is None
+    covers = client.cover("clips/rotated.mp4", "anything", top_k=1, out=tmp_path / "out")
+    assert covers.video == "clips/rotated.mp4" and len(covers.picks) == 1
+    with Image.open(covers.picks[0].path) as image:
+        assert image.format == "JPEG" and image.size == (180, 320)
+
+
+@pytest.mark.slow
+def test_a_visual_scorer_scores_each_frame_and_needs_no_note(tmp_path, qwen_tiny_dir):
+    settings = Settings(
+        data_dir=tmp_path / "store", broker_url=None, s3_endpoint=None,
+        scorer="qwen3-vl", model=str(qwen_tiny_dir), frame_pixels="fast",
+    )  # fmt: skip
+    clip = media.testsrc_clip(tmp_path / "clip.mp4", 4, size="320x180")
+    title = "a colourful test pattern"
+    covers = Client(settings).cover(clip, title, top_k=2, min_gap=2, out=tmp_path)
+    assert covers.scorer == "qwen3-vl" and covers.note is None
+    assert len(covers.picks) == 2 and abs(covers.picks[0].time - covers.picks[1].time) >= 2
+    assert all(0.0 < p.score < 100.0 for p in covers.picks)  # the reranker's own scores
+    with Image.open(covers.picks[0].path) as image:
+        assert image.size == (320, 180)
