@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.errors import InvalidInputError, QueryError, VideoError
+from common.errors import InvalidInputError, QueryError, SeglocateError, VideoError
 from common.schemas import WindowScore
 from common.settings import Settings
 from producer.client import Client
@@ -207,6 +207,14 @@ def test_bad_requests_are_refused_before_any_job(
 def test_videos_cover_cannot_take_are_refused(embedded_settings, video, expected):
     with pytest.raises(VideoError, match=expected):
         Client(embedded_settings).cover(video, "Summary")
+
+
+@pytest.mark.slow
+def test_a_video_that_cannot_be_read_fails_with_its_reason(embedded_settings, tmp_path):
+    notes = media.not_a_video(tmp_path / "notes.mp4")
+    with pytest.raises(SeglocateError, match=f"^{notes}: .*not a video"):
+        Client(embedded_settings).cover(notes, "Summary", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_folder_is_refused(embedded_settings, tmp_path):
