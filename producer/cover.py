@@ -101,6 +101,8 @@ def check_cover_request(video: str, title: str, top_k: int, min_gap: float) -> s
         raise InvalidInputError(f"min-gap {min_gap!r}", "must be 0 or more seconds")
     if not video:
         raise VideoError("video", "empty name: give one video file or object key")
+    if Path(video).is_file():  # any name a file may have, wildcards included
+        return stripped
     if video.startswith(("http://", "https://")):
         raise VideoError(video, "cover reads a local file or an object key, not a URL")
     if Path(video).is_dir() or video.endswith("/") or any(ch in video for ch in "*?["):

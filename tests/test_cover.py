@@ -125,8 +125,8 @@ def test_an_object_key_is_covered_from_the_store(cover_settings, cover_lecture, 
 
 @pytest.mark.slow
 def test_a_rotated_video_gives_covers_as_displayed(cover_settings, tmp_path):
-    media.rotated_clip(tmp_path / "rotated.mp4", seconds=3)
-    named = f"{tmp_path}/./rotated.mp4"  # the job names it tmp_path/rotated.mp4
+    media.rotated_clip(tmp_path / "rotated [take*2].mp4", seconds=3)
+    named = f"{tmp_path}/./rotated [take*2].mp4"  # a file, not a glob; the job drops the "./"
     covers = Client(cover_settings).cover(named, "anything", top_k=2, min_gap=0, out=tmp_path)
     assert covers.video == named
     assert len(covers.picks) == 2
