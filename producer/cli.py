@@ -1,4 +1,4 @@
-"""The ``seglocate`` command line: locate, submit, status, results, cancel, worker."""
+"""The ``seglocate`` command line: locate, submit, status, results, cancel, cover, worker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -19,6 +20,9 @@ from common.schemas import JobResult, JobState, JobStatus, VideoState
 from common.settings import Settings
 from common.storage import open_store
 from producer.transcripts import TRANSCRIPT_FORMATS
+
+if TYPE_CHECKING:
+    from producer.cover import CoverResult
 
 
 def mmss(seconds: float) -> str:
@@ -140,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
         "edl (CMX 3600 edit list), csv (one row per clip)",
     )
     export.add_argument("--out", type=Path, help="write here instead of standard output")
+    cover = sub.add_parser(
+        "cover", help="the frames that best fit a title, as full-resolution JPEGs"
+    )
+    cover.add_argument("video", metavar="VIDEO", help="a local file or an object key")
+    cover.add_argument("--title", required=True, help="the title the frames should fit")
+    cover.add_argument("--top-k", type=int, default=3, help="frames to return (default 3)")
+    cover.add_argument(
+        "--min-gap",
+        type=float,
+        default=10.0,
+        help="least seconds between two frames returned (default 10)",
+    )
+    cover.add_argument(
+        "--out", type=Path, default=None, help="folder for cover-1.jpg... (default: here)"
+    )
+    cover.add_argument("--scorer", default=None, help="ocr or qwen3-vl (default SEGLOCATE_SCORER)")
+    cover.add_argument(
+        "--fps", type=float, default=1.0, help="frames scored per second (default 1)"
+    )
+    cover.add_argument("--no-progress", action="store_true", help="no progress bar")
     transcript = sub.add_parser(
         "transcript", help="what is said in a video, as WebVTT or SRT subtitles or JSON"
     )
@@ -271,6 +295,27 @@ def _print_failures(result: JobResult) -> None:
             print(f"failed: {printable(video.error)}", file=sys.stderr)
 
 
+def print_cover(covers: CoverResult, out=sys.stdout) -> None:
+    """One line per cover (rank, time, score, JPEG), then the scorer's note."""
+    print(
+        f"job {printable(covers.job_id)}: covers of {printable(covers.video)} for "
+        f"{printable(repr(covers.title))}; scorer {printable(covers.scorer)}",
+        file=out,
+    )
+    if not covers.picks:
+        print("no frame was scored", file=out)
+    else:
+        print(f"{'rank':>4}  {'time':>8}  {'score':>5}  frame", file=out)
+    for pick in covers.picks:
+        when = f"{mmss(pick.time)}" if pick.time == int(pick.time) else f"{pick.time:.1f}s"
+        print(
+            f"{pick.rank:>4}  {when:>8}  {pick.score:>5.1f}  {printable(str(pick.path))}",
+            file=out,
+        )
+    if covers.note:
+        print(f"note: {covers.note}", file=out)
+
+
 def print_status(status: JobStatus, out=sys.stdout) -> None:
     print(
         f"job {printable(status.job_id)}: {status.state.value}, "
@@ -347,6 +392,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         result = job.wait(progress=not args.no_progress)
         print_result(result, settings)
         return _exit_code(result)
+    if args.command == "cover":
+        covers = client.cover(
+            args.video,
+            args.title,
+            top_k=args.top_k,
+            min_gap=args.min_gap,
+            scorer=args.scorer,
+            out=args.out,
+            fps=args.fps,
+            progress=not args.no_progress,
+        )
+        print_cover(covers)
+        return 0
     if args.command == "submit":
         job = client.submit(args.videos, **_job_kwargs(args), run_in_background=False)
         print(job.job_id)

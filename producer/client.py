@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import keys
 from common.errors import (
@@ -47,6 +48,9 @@ from common.storage import ObjectStore, open_store
 from common.video import content_hash
 from producer.dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher
 from producer.ingest import remember_content_hash
+
+if TYPE_CHECKING:
+    from producer.cover import CoverResult
 
 #: File extensions taken as videos when a folder, prefix or glob is expanded.
 VIDEO_EXTENSIONS = frozenset(
@@ -329,6 +333,45 @@ class Client:
         elif isinstance(dispatcher, EmbeddedDispatcher):
             dispatcher.run_here()
         return Job(self, spec.job_id, dispatcher)
+
+    def cover(
+        self,
+        video: str | os.PathLike[str],
+        title: str,
+        top_k: int = 3,
+        min_gap: float = 10.0,
+        scorer: str | None = None,
+        out: str | os.PathLike[str] | None = None,
+        *,
+        fps: float = 1.0,
+        instruction: str | None = None,
+        timeout: float | None = None,
+        progress: bool = False,
+    ) -> CoverResult:
+        """The ``top_k`` frames of ``video`` (a local file or an object key) that best fit
+        ``title``, no two within ``min_gap`` seconds, written as ``cover-1.jpg``... at the
+        video's resolution into ``out`` (default: the current folder).
+
+        Runs a job through the same queue and scorers (each window one sampled frame, every
+        frame scored) and waits for it; returns each pick's time, score 0-100 and path
+        (:class:`producer.cover.CoverResult`). The text scorer (``ocr``) picks by on-screen
+        text; a visual scorer (``qwen3-vl``) picks better-looking frames.
+        """
+        from producer.cover import cover_frames
+
+        return cover_frames(
+            self,
+            video,
+            title,
+            top_k,
+            min_gap,
+            scorer,
+            out,
+            fps=fps,
+            instruction=instruction,
+            timeout=timeout,
+            progress=progress,
+        )
 
     def _check_some_worker_serves(self, scorer_name: str) -> None:
         """Fail fast when live gpu workers exist and none serves ``scorer_name``."""
