@@ -26,6 +26,7 @@ from producer.ui import formatting
 from producer.ui.callbacks import PageActions
 from producer.ui.launch import access_notice, is_loopback, parse_auth
 from producer.ui.uploads import check_upload_size, check_uploaded_path
+from tests import media
 
 
 def result_with_clips() -> JobResult:
@@ -173,6 +174,20 @@ def test_the_page_refuses_an_empty_query_and_no_video_as_the_cli_does(tmp_path):
     form[1] = ["README.md"]  # a file next to the server, not an object in the bucket
     with pytest.raises(SeglocateError, match=r"README\.md: no such object or prefix"):
         actions.submit(*form)
+
+
+def test_the_page_refuses_a_bad_recall_with_the_cli_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    (tmp_path / "gradio").mkdir()
+    upload = media.testsrc_clip(tmp_path / "gradio" / "clip.mp4", 2)
+    actions = PageActions(Client(_settings(tmp_path)), max_upload_mb=10)
+    form = [[str(upload)], None, "inertia", None, None, None, 1.0, 1.0, 0, 5, 10, "ocr"]
+    for value, message in (("0", "at least 1 window"), ("lots", "not a number")):
+        with pytest.raises(SeglocateError, match=message):
+            actions.submit(*form, value)
+    job = actions.submit(*form, "all")
+    job.wait(timeout=120)
+    assert actions.client.jobs.spec(job.job_id).options.recall == "all"
 
 
 def test_bucket_choices_are_video_keys_and_their_folders(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InvalidInputError
+from common.recall_option import DEFAULT_RECALL
 from common.schemas import JobResult, JobStatus
 from common.scorers.specs import scorer_spec
 from producer.client import VIDEO_EXTENSIONS, Client, Job, JobTimeoutError
@@ -181,8 +182,10 @@ class PageActions:
         top_k: float,
         min_score: float,
         scorer: str,
+        recall: str | int = DEFAULT_RECALL,
     ) -> Job:
-        """Check the inputs as the CLI does, then submit the job."""
+        """Check the inputs as the CLI does, then submit the job. ``recall``: windows reranked
+        across the job after library recall, or ``all``."""
         image = self._query_file(query_image, "query image")
         clip = self._query_file(query_clip, "query video")
         kinds = {"text": bool(query and query.strip()), "image": image, "video": clip}
@@ -204,8 +207,7 @@ class PageActions:
             top_k=int(top_k),
             min_score=float(min_score),
             scorer=scorer,
-            # HOOK(recall): once Client.submit(recall=N) exists (library search), add a "Recall"
-            # input to layout.advanced_options and pass it here as recall=...
+            recall=recall if isinstance(recall, int) else (recall or "").strip() or DEFAULT_RECALL,
         )
 
     def find(self, *inputs: Any) -> Iterator[JobView]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.recall_option import DEFAULT_RECALL
 from common.scorers.specs import SPECS
 from producer.ui import formatting, import_gradio
 from producer.ui.callbacks import PageActions
@@ -128,8 +129,11 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
                         top_k = gr.Slider(1, 50, value=5, step=1, label="Clips to return")
                         min_score = gr.Slider(0, 100, value=10, step=1, label="Minimum score")
                     scorer = gr.Dropdown(choices=scorers, value=default_scorer, label="Scorer")
-                    # HOOK(recall): a "Recall" Number (N windows, or all) goes here once the
-                    # library index exists; callbacks.PageActions.submit passes it on.
+                    recall = gr.Textbox(
+                        value=str(DEFAULT_RECALL),
+                        label="Recall: windows reranked across the job ('all': every one)",
+                        elem_id="seglocate-recall",
+                    )
                 with gr.Row():
                     find = gr.Button("Find", variant="primary", elem_id="seglocate-find")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="seglocate-cancel")
@@ -158,7 +162,7 @@ def build_page(actions: PageActions, default_scorer: str, where: str) -> Any:
         view = [job_id, status, player, clips, curves, downloads]
         form = [
             uploads, picks, query, query_image, query_clip, instruction,
-            fps, window, stride, top_k, min_score, scorer,
+            fps, window, stride, top_k, min_score, scorer, recall,
         ]  # fmt: skip
         searching = find.click(actions.find, inputs=form, outputs=view, **_SEARCH)
         typing_done = query.submit(actions.find, inputs=form, outputs=view, **_SEARCH)
