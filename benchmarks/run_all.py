@@ -15,6 +15,7 @@ from benchmarks import (
     bench_queue,
     bench_recall,
     bench_text_embedder,
+    bench_two_stage,
     phonetic_keys,
 )
 from benchmarks._util import machine_description, update_doc
@@ -38,6 +39,7 @@ def main() -> None:
             "benchmarks.bench_index_libraries",
             lambda: bench_index_libraries.main(["--hours", "10", "100"]),
         ),
+        ("benchmarks.bench_two_stage", lambda: bench_two_stage.main([])),
     ):
         print(f"\n== {name} ==", flush=True)
         results[name] = run()
@@ -46,11 +48,17 @@ def main() -> None:
     if torch.cuda.is_available():
         from benchmarks import reranker_throughput
 
+        from benchmarks import embedder_throughput, reranker_throughput
+
         for size in ("2b", "8b"):
             reranker_throughput.main(["--model", size])
-        gpu_note = "reranker throughput measured on " + torch.cuda.get_device_name(0)
+            embedder_throughput.main(["--model", size])
+        gpu_note = "reranker and embedder throughput measured on " + torch.cuda.get_device_name(0)
     else:
-        gpu_note = "no GPU: reranker throughput not measured (run benchmarks.reranker_throughput)"
+        gpu_note = (
+            "no GPU: reranker and embedder throughput not measured (run "
+            "benchmarks.reranker_throughput and benchmarks.embedder_throughput)"
+        )
         print(f"\n{gpu_note}")
     total = time.perf_counter() - started
     missed = [f"{name}: {f.name}" for name, figs in results.items() for f in figs if f.met is False]
