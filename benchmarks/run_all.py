@@ -46,8 +46,6 @@ def main() -> None:
     import torch
 
     if torch.cuda.is_available():
-        from benchmarks import reranker_throughput
-
         from benchmarks import embedder_throughput, reranker_throughput
 
         for size in ("2b", "8b"):

@@ -135,21 +135,41 @@ class JobStore:
         )
 
     def mark_prepared(self, job_id: str, video_index: int) -> None:
-        """A video of a recall search is indexed and waits for recall."""
-        self.store.put_bytes(
-            self.work, keys.video_prepared(job_id, video_index), b"{}", "application/json"
-        )
+        """A video of a recall search is ingested and waits for recall."""
+        self._mark(keys.video_prepared(job_id, video_index))
 
     def prepared_prefix(self, job_id: str, n_videos: int) -> int:
-        """How many leading videos are indexed for recall, or finished (a failed video is not
+        """How many leading videos are prepared for recall, or finished (a failed video is not
         waited for): O(V) store reads over the whole job, as :meth:`finished_prefix`."""
+        return self._marker_prefix(job_id, n_videos, keys.prepared_cursor, keys.video_prepared)
 
+    def mark_indexed(self, job_id: str, video_index: int) -> None:
+        """A video of a recall search has its shard in the library index."""
+        self._mark(keys.video_indexed(job_id, video_index))
+
+    def is_indexed(self, job_id: str, video_index: int) -> bool:
+        return self.store.exists(self.work, keys.video_indexed(job_id, video_index))
+
+    def indexed_prefix(self, job_id: str, n_videos: int) -> int:
+        """How many leading videos are indexed, or finished (as :meth:`prepared_prefix`)."""
+        return self._marker_prefix(job_id, n_videos, keys.indexed_cursor, keys.video_indexed)
+
+    def _mark(self, key: str) -> None:
+        self.store.put_bytes(self.work, key, b"{}", "application/json")
+
+    def _marker_prefix(
+        self,
+        job_id: str,
+        n_videos: int,
+        cursor: Callable[[str], str],
+        marker: Callable[[str, int], str],
+    ) -> int:
         def ready(index: int) -> bool:
-            return self.store.exists(self.work, keys.video_prepared(job_id, index)) or (
+            return self.store.exists(self.work, marker(job_id, index)) or (
                 self.is_finished(job_id, index)
             )
 
-        return self._prefix(keys.prepared_cursor(job_id), n_videos, ready)
+        return self._prefix(cursor(job_id), n_videos, ready)
 
     def _prefix(self, cursor_key: str, n_videos: int, done: Callable[[int], bool]) -> int:
         cursor = read_model_or_none(self.store, self.work, cursor_key, FinalizeCursor)
@@ -298,8 +318,10 @@ def fail_video(ctx: PipelineContext, spec: JobSpec, video_index: int, error: str
     record.error = error
     jobs.finish(spec.job_id, record)
     log.warning("video %s failed: %s", ref.name, error)
-    if uses_recall(spec):  # recall waits for every video indexed or finished
-        ctx.enqueue(TASK_RECALL, JobTask(job_id=spec.job_id))
+    if uses_recall(spec) and not ctx.store.exists(
+        ctx.settings.work_bucket, keys.job_recall(spec.job_id)
+    ):
+        ctx.enqueue(TASK_RECALL, JobTask(job_id=spec.job_id))  # recall waits for every video
     ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))
 
 

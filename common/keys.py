@@ -223,6 +223,21 @@ def video_prepared(job_id: str, video_index: int) -> str:
     return f"{job_prefix(job_id)}prepared/{video_index:05d}.json"
 
 
+def video_indexed(job_id: str, video_index: int) -> str:
+    """Marker written once a video of a recall search has its shard (the second barrier)."""
+    return f"{job_prefix(job_id)}indexed/{video_index:05d}.json"
+
+
+def indexed_cursor(job_id: str) -> str:
+    """How many leading videos the recall step has already seen indexed."""
+    return job_prefix(job_id) + "indexed-cursor.json"
+
+
+def job_indexing(job_id: str) -> str:
+    """Marker written once recall asked every video of a search for its shard."""
+    return job_prefix(job_id) + "indexing.json"
+
+
 def prepared_cursor(job_id: str) -> str:
     """How many leading videos the recall step has already seen prepared."""
     return job_prefix(job_id) + "prepared-cursor.json"

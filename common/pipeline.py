@@ -30,6 +30,8 @@ TASK_REFINE = "seglocate.refine_video"
 TASK_AGGREGATE = "seglocate.aggregate_video"
 #: Write the job's result once every video is finished (CPU queue).
 TASK_FINALIZE = "seglocate.finalize_job"
+#: Write a video's shard for the library index (the scorer's GPU queue: resident embedders).
+TASK_INDEX = "seglocate.index_video"
 #: Once every video of a search is indexed, recall the windows to rerank (CPU queue).
 TASK_RECALL = "seglocate.recall_job"
 #: Embed a search's query with the resident window embedder, then recall (GPU queue).
@@ -47,6 +49,7 @@ TASK_QUEUES = {
     TASK_REFINE: QUEUE_GPU,
     TASK_AGGREGATE: QUEUE_CPU,
     TASK_FINALIZE: QUEUE_CPU,
+    TASK_INDEX: QUEUE_GPU,
     TASK_RECALL: QUEUE_CPU,
     TASK_EMBED_QUERY: QUEUE_GPU,
 }

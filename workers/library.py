@@ -4,9 +4,11 @@ query.
 A video's *shard* (:mod:`common.index.shard`) holds its windows' text (on screen and spoken)
 and one vector per window from each configured embedder; it is written once per (content hash,
 sampling, windowing, text source, embedders) and reused by every later job. A search with a
-recall budget (``--recall N``, not ``all``) indexes each video in its prepare step, waits until
-every video is indexed (a barrier of per-video markers read once each), then one recall step
-on the cpu queue picks the windows to rerank across the whole job and hands each video its
+recall budget (``--recall N``, not ``all``) waits until every video is ingested (a barrier of
+per-video markers read once each); one recall step on the cpu queue then scans a job with no
+more windows than the budget whole, or asks each video for its shard (the ``index_video`` step,
+on the scorer's gpu queue, where the embedders are resident), waits for them (a second
+barrier), picks the windows to rerank across the whole job and hands each video its
 candidates. Videos without candidates are finished there, without scoring.
 """
 
@@ -30,6 +32,7 @@ from common.jobstate import job_store, uses_recall
 from common.pipeline import (
     TASK_EMBED_QUERY,
     TASK_FINALIZE,
+    TASK_INDEX,
     TASK_RECALL,
     TASK_SCORE,
     PipelineContext,
@@ -158,12 +161,33 @@ def finish_indexed_video(ctx: PipelineContext, task: VideoTask, record: VideoRec
 
 
 def wait_for_recall(ctx: PipelineContext, task: VideoTask, record: VideoRecord) -> None:
-    """Mark the video indexed; the last video of the job to get here starts recall."""
+    """Mark the video ready for recall; the last video of the job to get here starts recall.
+    Once recall has asked for shards, a video not yet indexed (its message lost, say) is
+    indexed instead."""
     jobs = job_store(ctx)
-    jobs.write_record(task.job_id, record)
+    work = ctx.settings.work_bucket
+    if ctx.store.exists(work, keys.job_indexing(task.job_id)) and not jobs.is_indexed(
+        task.job_id, task.video_index
+    ):
+        ctx.enqueue(TASK_INDEX, task)
+        return
     jobs.mark_prepared(task.job_id, task.video_index)
     n_videos = len(jobs.spec(task.job_id).videos)
     if jobs.prepared_prefix(task.job_id, n_videos) >= n_videos:
+        ctx.enqueue(TASK_RECALL, JobTask(job_id=task.job_id))
+
+
+def index_for_recall(ctx: PipelineContext, task: VideoTask) -> None:
+    """Write (or find) a search's video's shard; the last video indexed starts recall again."""
+    jobs = job_store(ctx)
+    spec = jobs.spec(task.job_id)
+    record = jobs.record(task.job_id, task.video_index, spec.videos[task.video_index].name)
+    if record.status != VideoState.scoring or record.planned:
+        return
+    index_video(ctx, spec, record)
+    jobs.write_record(task.job_id, record)
+    jobs.mark_indexed(task.job_id, task.video_index)
+    if jobs.indexed_prefix(task.job_id, len(spec.videos)) >= len(spec.videos):
         ctx.enqueue(TASK_RECALL, JobTask(job_id=task.job_id))
 
 
@@ -171,8 +195,13 @@ def wait_for_recall(ctx: PipelineContext, task: VideoTask, record: VideoRecord) 
 
 
 def recall_job(ctx: PipelineContext, task: JobTask) -> None:
-    """Once every video is indexed (or finished), choose the windows to rerank across the job
-    (stored once, at ``jobs/{job_id}/recall.json``) and hand each video its candidates."""
+    """Choose the windows to rerank across the job (stored once, at
+    ``jobs/{job_id}/recall.json``) and hand each video its candidates.
+
+    Two barriers, each a prefix of per-video markers read once: every video ingested (a job
+    with no more windows than the budget is then scanned whole, with no index); then, once
+    recall has asked for them, every video's shard (written or found by ``index_for_recall``).
+    """
     jobs = job_store(ctx)
     if jobs.result(task.job_id) is not None:
         return
@@ -184,10 +213,14 @@ def recall_job(ctx: PipelineContext, task: JobTask) -> None:
     if plan is None:
         n_videos = len(spec.videos)
         if jobs.prepared_prefix(task.job_id, n_videos) < n_videos:
-            return  # the last video to be indexed calls us again
+            return  # the last video to be ingested calls us again
         records = {i: jobs.record(task.job_id, i, ref.name) for i, ref in enumerate(spec.videos)}
         waiting = {i: r for i, r in records.items() if not r.status.finished and not r.planned}
-        plan = choose_windows(ctx, spec, waiting)
+        plan = scan_if_within_budget(spec, waiting)
+        if plan is None and not ask_for_shards(ctx, spec, waiting):
+            return  # shards are being written; the last one calls us again
+        if plan is None:
+            plan = choose_windows(ctx, spec, waiting)
         if plan is None:
             return  # the query is being embedded; that step calls us again
         write_model(ctx.store, work, keys.job_recall(task.job_id), plan)
@@ -200,6 +233,33 @@ def recall_job(ctx: PipelineContext, task: JobTask) -> None:
     apply_plan(ctx, spec, plan)
 
 
+def scan_if_within_budget(spec: JobSpec, waiting: dict[int, VideoRecord]) -> RecallPlan | None:
+    """Every window, for a job with no more windows than the budget (nothing to recall)."""
+    budget = recall_windows(spec.options.recall) or 0
+    total = sum(len(r.windows) for r in waiting.values())
+    if total > budget:
+        return None
+    note = f"{total} windows, no more than the recall budget: every window is scored"
+    scan_all: dict[int, list[int] | None] = {i: None for i in waiting}
+    return RecallPlan(budget=budget, windows=total, note=note, videos=scan_all)
+
+
+def ask_for_shards(ctx: PipelineContext, spec: JobSpec, waiting: dict[int, VideoRecord]) -> bool:
+    """True once every waiting video has its shard; else ask for them (once) and say False."""
+    jobs = job_store(ctx)
+    work = ctx.settings.work_bucket
+    marker = keys.job_indexing(spec.job_id)
+    if not ctx.store.exists(work, marker):
+        ctx.store.put_bytes(work, marker, b"{}", "application/json")
+        for index in waiting:
+            ctx.enqueue(
+                TASK_INDEX,
+                VideoTask(job_id=spec.job_id, video_index=index, scorer=spec.options.scorer),
+            )
+        return False
+    return jobs.indexed_prefix(spec.job_id, len(spec.videos)) >= len(spec.videos)
+
+
 def choose_windows(
     ctx: PipelineContext, spec: JobSpec, waiting: dict[int, VideoRecord]
 ) -> RecallPlan | None:
@@ -207,9 +267,6 @@ def choose_windows(
     budget = recall_windows(spec.options.recall) or 0
     total = sum(len(r.windows) for r in waiting.values())
     scan_all: dict[int, list[int] | None] = {i: None for i in waiting}
-    if total <= budget:
-        note = f"{total} windows, no more than the recall budget: every window is scored"
-        return RecallPlan(budget=budget, windows=total, note=note, videos=scan_all)
     scope = IndexScope.model_validate(next(iter(waiting.values())).index_scope)
     assert spec.query is not None
     query_text = spec.query.text

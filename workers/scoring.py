@@ -138,14 +138,16 @@ def prepare_video(ctx: PipelineContext, task: VideoTask) -> None:
             ctx.store, ctx.settings.videos_bucket, spec, scorer, ctx.settings.max_query_chars
         )
     load_features(ctx, scorer, manifest_of(ctx, record), compute=True)
-    if spec.options.purpose == "index" or not record.planned:
-        from workers.library import finish_indexed_video, index_video, wait_for_recall
+    if spec.options.purpose == "index":
+        from workers.library import finish_indexed_video, index_video
 
         index_video(ctx, spec, record)
-        if spec.options.purpose == "index":
-            finish_indexed_video(ctx, task, record)
-        else:
-            wait_for_recall(ctx, task, record)
+        finish_indexed_video(ctx, task, record)
+        return
+    if not record.planned:  # recall picks this job's windows first
+        from workers.library import wait_for_recall
+
+        wait_for_recall(ctx, task, record)
         return
     done = job_store(ctx).scored_batches(task.job_id, task.video_index)
     pending = [b for b in range(len(record.batches)) if b not in done]

@@ -11,6 +11,7 @@ from common.pipeline import (
     TASK_AGGREGATE,
     TASK_EMBED_QUERY,
     TASK_FINALIZE,
+    TASK_INDEX,
     TASK_INGEST,
     TASK_PREPARE,
     TASK_RECALL,
@@ -22,7 +23,7 @@ from common.schemas import BatchTask, JobTask, VideoTask
 from producer.ingest import ingest_video
 from workers.aggregate import aggregate_video
 from workers.finalize import finalize_job
-from workers.library import embed_query, recall_job
+from workers.library import embed_query, index_for_recall, recall_job
 from workers.scoring import prepare_video, refine_video, score_batch
 
 Step = Callable[[PipelineContext, Any], None]
@@ -35,6 +36,7 @@ STEPS: dict[str, tuple[type[BaseModel], Step]] = {
     TASK_REFINE: (VideoTask, refine_video),
     TASK_AGGREGATE: (VideoTask, aggregate_video),
     TASK_FINALIZE: (JobTask, finalize_job),
+    TASK_INDEX: (VideoTask, index_for_recall),
     TASK_RECALL: (JobTask, recall_job),
     TASK_EMBED_QUERY: (VideoTask, embed_query),
 }
