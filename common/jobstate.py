@@ -202,18 +202,22 @@ class JobStore:
             if record is None:
                 videos.append(VideoStatus(video=ref.name, state=VideoState.queued))
                 continue
+            total = record.windows_to_score
             done = sum(
                 end - first
                 for b, (first, end) in enumerate(record.batches)
                 if keys.batch_scores(job_id, index, b) in listed
             )
+            if spec.options.purpose == "index":  # windows indexed, not scored
+                total = len(record.windows)
+                done = total if record.status == VideoState.succeeded else 0
             videos.append(
                 VideoStatus(
                     video=ref.name,
                     state=record.status,
                     error=record.error,
                     windows_done=done,
-                    windows_total=record.windows_to_score,
+                    windows_total=total,
                 )
             )
         videos += [

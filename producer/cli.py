@@ -252,8 +252,8 @@ def print_result(result: JobResult, settings: Settings, out=sys.stdout) -> None:
             )
     else:
         print("no clip scored at or above the minimum score", file=out)
-    if result.recall is not None:
-        print(recall_line(result), file=out)
+    if result.recall is not None and result.recall.windows > result.recall.budget:
+        print(recall_line(result), file=out)  # a job within its budget is a full scan
     _print_failures(result)
     print(f"result JSON: {printable(result_location(settings, result.job_id))}", file=out)
 

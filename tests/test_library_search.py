@@ -176,3 +176,15 @@ def test_the_cli_refuses_a_bad_recall_and_an_empty_folder_to_index(tmp_path, lib
     empty.mkdir()
     proc = run_cli(["index", str(empty)], store)
     assert_one_error_line(proc, "no videos to index")
+
+
+def test_the_cli_says_how_many_windows_recall_reranked(tmp_path, library):
+    store = tmp_path / "store"
+    args = ["locate", *map(str, paths(library)), "--query", "momentum", "--recall", "3"]
+    proc = run_cli([*args, "--no-progress"], store, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("reranked"))
+    assert line.startswith("reranked 3 of 18 windows (recall 3: text, vector:text-384-"), line
+    index = run_cli(["index", *map(str, paths(library)), "--no-progress"], store, timeout=300)
+    assert index.returncode == 0, index.stderr
+    assert "succeeded; indexed 3 of 3 videos (0.03 h)" in index.stdout
