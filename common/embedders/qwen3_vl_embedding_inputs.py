@@ -3,9 +3,10 @@
 Windows and query media are sized exactly as the reranker sizes them (the official embedder
 and reranker share their constants: QwenLM/Qwen3-VL-Embedding ``qwen3_vl_embedding.py`` lines
 24-32 and ``qwen3_vl_reranker.py`` lines 17-25), with the reranker's planning and pixel
-functions (:mod:`common.scorers.qwen3_vl_pixels`): a window's frames padded to an even count
-of at least four, real timestamps, the window's text after its frames; a query image within 4
-to 1,800 tokens; a query clip thinned to 64 frames within the file path's pixel budget.
+functions (:mod:`common.scorers.qwen3_vl_plans`, :mod:`common.scorers.qwen3_vl_pixels`): a
+window's frames padded to an even count of at least four, real timestamps, the window's text
+after its frames; a query image within 4 to 1,800 tokens; a query clip thinned to 64 frames
+within the file path's pixel budget.
 """
 
 from __future__ import annotations
@@ -15,38 +16,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from PIL import Image
 
 from common.embedders.qwen3_vl_embedding_model import LoadedEmbedder, render_template
 from common.embedders.qwen3_vl_embedding_prompt import query_instruction
-from common.errors import QueryError, VideoError
+from common.errors import QueryError
 from common.scorers.base import LoadedQuery, WindowInput
-from common.scorers.qwen3_vl_frames import (
-    CLIP_TOTAL_PIXELS,
-    WINDOW_TOTAL_PIXELS,
-    thin_frames,
-    window_frame_positions,
-)
 from common.scorers.qwen3_vl_pixels import (
     EncodedMedia,
-    VideoPlan,
     checked_rgb,
     encode_image,
     encode_videos,
     fit_size,
-    plan_video,
+)
+from common.scorers.qwen3_vl_plans import (
+    MediaPlan,
+    check_query_markers,
+    plan_query_video,
+    plan_window_video,
 )
 from common.scorers.qwen3_vl_prompt import (
     IMAGE_MAX_PIXELS,
     IMAGE_MIN_PIXELS,
     Piece,
-    Side,
     TextPiece,
     expand_prompt,
-    pad_to_even,
-    reserved_marker_in,
     strip_reserved_markers,
-    tokens_per_frame_group,
 )
 from common.scorers.specs import scorer_spec
 
@@ -57,42 +51,15 @@ TEXT_CACHE_SIZE = 4096
 
 
 @dataclass
-class InputPlan:
+class InputPlan(MediaPlan):
     """One input (a window or a query) before its pixels are encoded."""
 
     instruction: str | None  #: ``None``: a document (the default instruction)
-    texts: tuple[str, ...] = ()
-    image: Image.Image | None = None
-    image_size: tuple[int, int] = (0, 0)  #: resized (height, width), pixels
-    video: VideoPlan | None = None
-
-    @property
-    def side(self) -> Side:
-        return Side(
-            videos=int(self.video is not None), images=int(self.image is not None), texts=self.texts
-        )
-
-    @property
-    def image_tokens(self) -> list[int]:
-        return [tokens_per_frame_group(*self.image_size)] if self.image is not None else []
-
-    @property
-    def vision_tokens(self) -> int:
-        video = self.video.layout.vision_tokens if self.video is not None else 0
-        return sum(self.image_tokens) + video
 
 
 def plan_window(window: WindowInput, preset: str) -> InputPlan:
     """A window as a document: its frames as one video, then its text (markers removed)."""
-    subject = f"window {window.start:.2f}-{window.end:.2f} s"
-    if not window.frames:
-        raise VideoError(subject, "no frames (the qwen3-vl-embedding embedder needs pixels)")
-    if window.fps <= 0:
-        raise VideoError(subject, f"sampling rate must be positive, got {window.fps} fps")
-    positions = window_frame_positions(len(window.frames))
-    video = plan_video(
-        window.frames, positions, window.fps, preset, WINDOW_TOTAL_PIXELS, subject, VideoError
-    )
+    video = plan_window_video(window, preset, "the qwen3-vl-embedding embedder needs pixels")
     text = strip_reserved_markers(window.text or "").strip()
     return InputPlan(instruction=None, texts=(text,) if text else (), video=video)
 
@@ -102,10 +69,7 @@ def plan_query(query: LoadedQuery, preset: str) -> InputPlan:
     kinds = query.kinds()
     QUERY_SPEC.check_query_kinds(kinds)
     instruction = query_instruction(query.instruction, kinds)
-    for subject, text in (("query instruction", instruction), ("query text", query.text or "")):
-        marker = reserved_marker_in(text)
-        if marker:
-            raise QueryError(subject, f"contains the reserved marker {marker}")
+    check_query_markers(instruction, query.text or "")
     plan = InputPlan(instruction=instruction, texts=(query.text,) if query.text else ())
     if query.image is not None:
         plan.image = checked_rgb(query.image, "query image", QueryError)
@@ -113,20 +77,7 @@ def plan_query(query: LoadedQuery, preset: str) -> InputPlan:
             plan.image, IMAGE_MIN_PIXELS, IMAGE_MAX_PIXELS, "query image", QueryError
         )
     if query.video_frames:
-        frames, fps = query.video_frames, query.video_fps
-        if fps <= 0:
-            raise QueryError("query video", f"sampling rate must be positive, got {fps} fps")
-        duration = (frames[-1].index - frames[0].index + 1) / fps
-        if duration > QUERY_SPEC.max_query_clip_s + 1e-6:
-            raise QueryError(
-                "query video",
-                f"{duration:.1f} s long; query clips may be at most "
-                f"{QUERY_SPEC.max_query_clip_s:.0f} s",
-            )
-        positions = pad_to_even(thin_frames(len(frames)))
-        plan.video = plan_video(
-            frames, positions, fps, preset, CLIP_TOTAL_PIXELS, "query video", QueryError
-        )
+        plan.video = plan_query_video(query, preset, QUERY_SPEC.max_query_clip_s)
     return plan
 
 

@@ -58,19 +58,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from PIL import Image
 
-from common.errors import InvalidInputError, QueryError, VideoError
+from common.errors import InvalidInputError, QueryError
 from common.schemas import ScorerInfo
 from common.scorers.base import LoadedQuery, SampledFrame, WindowInput, WindowMatch, matches_of
 from common.scorers.qwen3_vl_frames import (
-    CLIP_TOTAL_PIXELS,
     DEFAULT_PRESET,
-    WINDOW_TOTAL_PIXELS,
     frame_requirements,
     parse_frame_pixels,
-    thin_frames,
-    window_frame_positions,
 )
 from common.scorers.qwen3_vl_model import (
     LoadedModel,
@@ -91,7 +86,12 @@ from common.scorers.qwen3_vl_pixels import (
     encode_image,
     encode_videos,
     fit_size,
-    plan_video,
+)
+from common.scorers.qwen3_vl_plans import (
+    MediaPlan,
+    check_query_markers,
+    plan_query_video,
+    plan_window_video,
 )
 from common.scorers.qwen3_vl_prompt import (
     IMAGE_MAX_PIXELS,
@@ -103,12 +103,9 @@ from common.scorers.qwen3_vl_prompt import (
     VideoLayout,
     default_instruction,
     expand_prompt,
-    pad_to_even,
     pieces_text,
     plan_batches,
-    reserved_marker_in,
     strip_reserved_markers,
-    tokens_per_frame_group,
     truncate_ids,
 )
 from common.scorers.specs import scorer_spec
@@ -158,31 +155,12 @@ class ScoringStats:
 
 
 @dataclass
-class _QueryPlan:
+class _QueryPlan(MediaPlan):
     """A checked query: its text side and media, before pixels are encoded."""
 
     fingerprint: str
     instruction: str
-    texts: tuple[str, ...]
     frame_pixels: str = DEFAULT_PRESET
-    image: Image.Image | None = None
-    image_size: tuple[int, int] = (0, 0)  #: resized (height, width), pixels
-    video: VideoPlan | None = None
-
-    @property
-    def side(self) -> Side:
-        return Side(
-            videos=int(self.video is not None), images=int(self.image is not None), texts=self.texts
-        )
-
-    @property
-    def image_tokens(self) -> list[int]:
-        return [tokens_per_frame_group(*self.image_size)] if self.image is not None else []
-
-    @property
-    def vision_tokens(self) -> int:
-        video = self.video.layout.vision_tokens if self.video is not None else 0
-        return sum(self.image_tokens) + video
 
 
 @dataclass
@@ -375,10 +353,7 @@ class Qwen3VLScorer:
         SPEC.check_query_kinds(kinds)
         instruction = (query.instruction or "").strip() or default_instruction(kinds)
         texts = (query.text,) if query.text else ()
-        for subject, text in (("query instruction", instruction), ("query text", query.text or "")):
-            marker = reserved_marker_in(text)
-            if marker:
-                raise QueryError(subject, f"contains the reserved marker {marker}")
+        check_query_markers(instruction, query.text or "")
         try:
             preset = parse_frame_pixels(query.frame_pixels or self.frame_pixels)
         except InvalidInputError as exc:
@@ -393,7 +368,7 @@ class Qwen3VLScorer:
             )
             digest_image(digest, plan.image)
         if query.video_frames:
-            plan.video = self._plan_query_video(query, preset)
+            plan.video = plan_query_video(query, preset, MAX_QUERY_VIDEO_SECONDS)
             for frame in plan.video.frames:
                 digest_image(digest, frame)
         plan.fingerprint = digest.hexdigest()
@@ -407,47 +382,8 @@ class Qwen3VLScorer:
             )
         return plan
 
-    def _plan_query_video(self, query: LoadedQuery, preset: str) -> VideoPlan:
-        frames, fps = query.video_frames, query.video_fps
-        if fps <= 0:
-            raise QueryError("query video", f"sampling rate must be positive, got {fps} fps")
-        duration = (frames[-1].index - frames[0].index + 1) / fps
-        if duration > MAX_QUERY_VIDEO_SECONDS + 1e-6:
-            raise QueryError(
-                "query video",
-                f"{duration:.1f} s long; query clips may be at most "
-                f"{MAX_QUERY_VIDEO_SECONDS:.0f} s",
-            )
-        # A clip is a video file to the official code: its frames (already picked as its
-        # sampler picks them) are thinned to 64 and made even, within the file path's budget.
-        positions = pad_to_even(thin_frames(len(frames)))
-        return self._plan_video(
-            frames, positions, fps, preset, CLIP_TOTAL_PIXELS, "query video", QueryError
-        )
-
     def _plan_window(self, window: WindowInput, preset: str) -> VideoPlan:
-        subject = f"window {window.start:.2f}-{window.end:.2f} s"
-        if not window.frames:
-            raise VideoError(subject, "no frames (the qwen3-vl scorer needs the window's pixels)")
-        if window.fps <= 0:
-            raise VideoError(subject, f"sampling rate must be positive, got {window.fps} fps")
-        positions = window_frame_positions(len(window.frames))
-        return self._plan_video(
-            window.frames, positions, window.fps, preset, WINDOW_TOTAL_PIXELS, subject, VideoError
-        )
-
-    def _plan_video(
-        self,
-        frames: Sequence[SampledFrame],
-        positions: Sequence[int],
-        fps: float,
-        preset: str,
-        total_pixels: int,
-        subject: str,
-        error: type[InvalidInputError],
-    ) -> VideoPlan:
-        """:func:`~common.scorers.qwen3_vl_pixels.plan_video`."""
-        return plan_video(frames, positions, fps, preset, total_pixels, subject, error)
+        return plan_window_video(window, preset, "the qwen3-vl scorer needs the window's pixels")
 
     @staticmethod
     def _document_text(window: WindowInput) -> str:
