@@ -13,17 +13,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLModel, Qwen3VLPreTrainedModel
 
 from common.embedders.qwen3_vl_embedding_prompt import build_messages, render_prompt
-from common.errors import SeglocateError
-from common.scorers.qwen3_vl_checkpoints import directory_revision, is_local
-from common.scorers.qwen3_vl_model import pick_attention
-from common.scorers.qwen3_vl_prompt import IMAGE_PAD, RESERVED_MARKERS, Side
+from common.scorers.qwen3_vl_loading import (
+    ModelLoadError,
+    checked_marker_ids,
+    load_pretrained,
+    load_target,
+    pad_token_id,
+    template_difference,
+)
+from common.scorers.qwen3_vl_prompt import Side
 
 logger = logging.getLogger("common.embedders.qwen3_vl_embedding")
 
@@ -37,15 +41,10 @@ TEMPLATE_PROBES: tuple[tuple[str | None, Side], ...] = (
 )
 
 
-class EmbedderLoadError(SeglocateError):
+class EmbedderLoadError(ModelLoadError):
     """The embedder's weights or processor could not be loaded, or are not what it expects."""
 
-    def __init__(self, model: str, reason: str, revision: str | None = None) -> None:
-        at = f" (revision {revision})" if revision else ""
-        super().__init__(f"qwen3-vl-embedding model {model!r}{at}: {reason}")
-        self.model = model
-        self.revision = revision
-        self.reason = reason
+    label = "qwen3-vl-embedding"
 
 
 class EmbeddingBackbone(Qwen3VLPreTrainedModel):
@@ -90,33 +89,27 @@ def load_embedding_model(
     default branch). Raises :class:`EmbedderLoadError` when loading fails or the checkpoint's
     chat template or tokenizer is not what the embedder expects.
     """
-    from transformers import AutoProcessor
-
-    device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EmbedderLoadError(model_id, f"device {device} requested but CUDA is not available")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    attn = attn_implementation or pick_attention(device)
-    local = is_local(model_id)
-    source = str(Path(model_id).expanduser()) if local else model_id
-    options: dict[str, Any] = {"local_files_only": True} if local else {"revision": revision}
-    logger.info("loading %s on %s as %s with %s attention", model_id, device, dtype, attn)
+    target = load_target(
+        model_id,
+        device_name=device_name,
+        attn_implementation=attn_implementation,
+        revision=revision,
+        error=EmbedderLoadError,
+    )
+    logger.info(
+        "loading %s on %s as %s with %s attention",
+        model_id,
+        target.device,
+        target.dtype,
+        target.attn,
+    )
     started = time.perf_counter()
-    try:
-        processor = AutoProcessor.from_pretrained(
-            source, padding_side="left", use_fast=True, **options
-        )
-        model = EmbeddingBackbone.from_pretrained(
-            source, dtype=dtype, attn_implementation=attn, **options
-        )
-    except (OSError, ValueError, ImportError, TypeError) as exc:
-        raise EmbedderLoadError(model_id, f"cannot load ({exc})", revision) from exc
-    if local:
-        loaded_revision = directory_revision(source)
-    else:
-        loaded_revision = getattr(model.config, "_commit_hash", None) or revision
-    model.to(device)
-    loaded = adopt_embedding_model(model, processor, attn, model_id, revision=loaded_revision)
+    processor, model, loaded_revision = load_pretrained(
+        target, EmbeddingBackbone, model_id, revision, EmbedderLoadError
+    )
+    loaded = adopt_embedding_model(
+        model, processor, target.attn, model_id, revision=loaded_revision
+    )
     check_template(loaded, model_id)
     logger.info("loaded %s in %.1f s", model_id, time.perf_counter() - started)
     return loaded
@@ -128,22 +121,10 @@ def adopt_embedding_model(
     """Keep the backbone of a loaded model (an :class:`EmbeddingBackbone`, a
     ``Qwen3VLForConditionalGeneration`` or a bare ``Qwen3VLModel``); check the tokenizer."""
     tokenizer = processor.tokenizer
-    marker_ids = {marker: tokenizer.convert_tokens_to_ids(marker) for marker in RESERVED_MARKERS}
-    unknown = [m for m, t in marker_ids.items() if t is None or t == tokenizer.unk_token_id]
-    if unknown:
-        raise EmbedderLoadError(model_id, f"its tokenizer lacks {', '.join(unknown)}", revision)
-    if marker_ids[IMAGE_PAD] != model.config.image_token_id:
-        raise EmbedderLoadError(
-            model_id, "its tokenizer and model disagree on the image token id", revision
-        )
-    if getattr(processor, "chat_template", None) is None:
-        raise EmbedderLoadError(model_id, "its processor has no chat template", revision)
+    marker_ids = checked_marker_ids(processor, model.config, model_id, revision, EmbedderLoadError)
     backbone = model if isinstance(model, Qwen3VLModel) else model.model
     backbone = backbone.eval()
     parameter = next(backbone.parameters())
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
     return LoadedEmbedder(
         backbone=backbone,
         processor=processor,
@@ -152,7 +133,7 @@ def adopt_embedding_model(
         attn_implementation=attn,
         marker_ids=marker_ids,
         special_ids=frozenset(tokenizer.all_special_ids),
-        pad_id=int(pad_id),
+        pad_id=pad_token_id(tokenizer),
         hidden_size=int(backbone.config.text_config.hidden_size),
         revision=revision,
     )
@@ -183,15 +164,10 @@ def check_template(loaded: LoadedEmbedder, model_id: str) -> None:
                 model_id, f"its chat template cannot render an input ({exc})", loaded.revision
             ) from exc
         if rendered != expected:
-            at = next(
-                (i for i, (a, b) in enumerate(zip(rendered, expected, strict=False)) if a != b),
-                min(len(rendered), len(expected)),
-            )
             raise EmbedderLoadError(
                 model_id,
-                "its chat template renders inputs differently from Qwen3-VL's: at character "
-                f"{at} it gives {rendered[max(0, at - 20) : at + 40]!r} where "
-                f"{expected[max(0, at - 20) : at + 40]!r} is expected",
+                "its chat template renders inputs differently from Qwen3-VL's: "
+                + template_difference(rendered, expected),
                 loaded.revision,
             )
 

@@ -12,27 +12,29 @@ import importlib.util
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from common.errors import SeglocateError
 from common.scorers.qwen3_vl_budget import (
     ModelWidths,
     activation_bytes_per_token,
     batch_token_budget,
 )
 from common.scorers.qwen3_vl_checkpoints import (
-    directory_revision,
-    is_local,
     official_checkpoint,
     revision_to_load,
 )
+from common.scorers.qwen3_vl_loading import (
+    ModelLoadError,
+    checked_marker_ids,
+    load_pretrained,
+    load_target,
+    pad_token_id,
+    template_difference,
+)
 from common.scorers.qwen3_vl_prompt import (
     DEFAULT_INSTRUCTION,
-    IMAGE_PAD,
-    RESERVED_MARKERS,
     Side,
     build_messages,
     render_prompt,
@@ -42,15 +44,10 @@ from common.scorers.qwen3_vl_prompt import (
 logger = logging.getLogger("common.scorers.qwen3_vl")
 
 
-class ScorerLoadError(SeglocateError):
+class ScorerLoadError(ModelLoadError):
     """The reranker's weights or processor could not be loaded, or are not what it expects."""
 
-    def __init__(self, model: str, reason: str, revision: str | None = None) -> None:
-        at = f" (revision {revision})" if revision else ""
-        super().__init__(f"qwen3-vl model {model!r}{at}: {reason}")
-        self.model = model
-        self.revision = revision
-        self.reason = reason
+    label = "qwen3-vl"
 
 
 #: Pairs whose rendering the checkpoint's chat template must reproduce exactly.
@@ -95,41 +92,30 @@ def load_model(
     loading fails or the checkpoint's chat template or yes/no tokens are not the ones the
     scorer expects.
     """
-    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+    from transformers import Qwen3VLForConditionalGeneration
 
-    device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ScorerLoadError(model_id, f"device {device} requested but CUDA is not available")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    attn = attn_implementation or pick_attention(device)
-    local = is_local(model_id)
-    source = str(Path(model_id).expanduser()) if local else model_id
     wanted = revision_to_load(model_id, revision)
-    options: dict[str, Any] = {"local_files_only": True} if local else {"revision": wanted}
+    target = load_target(
+        model_id,
+        device_name=device_name,
+        attn_implementation=attn_implementation,
+        revision=wanted,
+        error=ScorerLoadError,
+    )
+    device = target.device
     logger.info(
         "loading %s (%s) on %s as %s with %s attention",
         model_id,
-        "local directory" if local else f"hub id at revision {wanted or 'main'}",
+        "local directory" if target.local else f"hub id at revision {wanted or 'main'}",
         device,
-        str(dtype).removeprefix("torch."),
-        attn,
+        str(target.dtype).removeprefix("torch."),
+        target.attn,
     )
     started = time.perf_counter()
-    try:
-        processor = AutoProcessor.from_pretrained(
-            source, padding_side="left", use_fast=True, **options
-        )
-        model = Qwen3VLForConditionalGeneration.from_pretrained(
-            source, dtype=dtype, attn_implementation=attn, **options
-        )
-    except (OSError, ValueError, ImportError, TypeError) as exc:
-        raise ScorerLoadError(model_id, f"cannot load ({exc})", wanted) from exc
-    if local:
-        loaded_revision = directory_revision(source)
-    else:
-        loaded_revision = getattr(model.config, "_commit_hash", None) or wanted
-    model.to(device)
-    loaded = adopt_model(model, processor, attn, model_id, revision=loaded_revision)
+    processor, model, loaded_revision = load_pretrained(
+        target, Qwen3VLForConditionalGeneration, model_id, wanted, ScorerLoadError
+    )
+    loaded = adopt_model(model, processor, target.attn, model_id, revision=loaded_revision)
     check_checkpoint(loaded, model_id)
     del model  # the LM head's other rows are not needed; free them if untied
     message = f"loaded {model_id} in {time.perf_counter() - started:.1f} s"
@@ -160,15 +146,10 @@ def check_checkpoint(loaded: LoadedModel, model_id: str) -> None:
                 loaded.revision,
             ) from exc
         if rendered != expected:
-            at = next(
-                (i for i, (a, b) in enumerate(zip(rendered, expected, strict=False)) if a != b),
-                min(len(rendered), len(expected)),
-            )
             raise ScorerLoadError(
                 model_id,
                 "its chat template renders the reranker prompt differently from Qwen3-VL's: "
-                f"at character {at} it gives {rendered[max(0, at - 20) : at + 40]!r} where "
-                f"{expected[max(0, at - 20) : at + 40]!r} is expected "
+                f"{template_difference(rendered, expected)} "
                 "(use the official checkpoint, or pin SEGLOCATE_MODEL_REVISION to one)",
                 loaded.revision,
             )
@@ -228,27 +209,11 @@ def adopt_model(
         raise ScorerLoadError(
             model_id, f"its tokenizer has no single token for {', '.join(missing)}", revision
         )
-    marker_ids = {marker: tokenizer.convert_tokens_to_ids(marker) for marker in RESERVED_MARKERS}
-    unknown = [
-        marker
-        for marker, token in marker_ids.items()
-        if token is None or token == tokenizer.unk_token_id
-    ]
-    if unknown:
-        raise ScorerLoadError(model_id, f"its tokenizer lacks {', '.join(unknown)}", revision)
-    if marker_ids[IMAGE_PAD] != model.config.image_token_id:
-        raise ScorerLoadError(
-            model_id, "its tokenizer and model disagree on the image token id", revision
-        )
-    if getattr(processor, "chat_template", None) is None:
-        raise ScorerLoadError(model_id, "its processor has no chat template", revision)
+    marker_ids = checked_marker_ids(processor, model.config, model_id, revision, ScorerLoadError)
     head = model.get_output_embeddings().weight
     yes_minus_no = (head[vocab["yes"]].float() - head[vocab["no"]].float()).detach().clone()
     backbone = model.model.eval()
     parameter = next(backbone.parameters())
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
     return LoadedModel(
         backbone=backbone,
         processor=processor,
@@ -258,7 +223,7 @@ def adopt_model(
         attn_implementation=attn,
         marker_ids=marker_ids,
         special_ids=frozenset(tokenizer.all_special_ids),
-        pad_id=int(pad_id),
+        pad_id=pad_token_id(tokenizer),
         revision=revision,
     )
 
