@@ -15,41 +15,18 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from common.embedders.qwen3_vl_embedding import Qwen3VLEmbedder
-from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
+from common.scorers.base import LoadedQuery
+from tests.qwen_gpu import GPU_MARKS, mixed_windows, window
 from tests.qwen_tiny_embedding import TINY_DIMS, save_tiny_embedder
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU here)"),
-]
+pytestmark = GPU_MARKS
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_embedder(tmp_path_factory.mktemp("qwen3-vl-embedding-tiny-gpu"))
-
-
-def window(
-    seed: int, count: int = 6, size: int = 64, colour: tuple[int, int, int] | None = None
-) -> WindowInput:
-    rng = np.random.default_rng(seed)
-    frames = []
-    for i in range(count):
-        if colour is None:
-            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        else:
-            pixels = np.full((size, size, 3), colour, dtype=np.uint8)
-        frames.append(SampledFrame(index=i, time=float(i), image=Image.fromarray(pixels)))
-    return WindowInput(
-        start=0.0, end=float(count), frame_indices=list(range(count)), frames=frames, fps=1.0
-    )
-
-
-def mixed_windows() -> list[WindowInput]:
-    return [window(1, 6), window(2, 2), window(3, 8), window(4, 4)]
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
