@@ -28,7 +28,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from qwen_vl_utils import process_vision_info
 
 from common.embedders.base import WindowEmbedder
 from common.embedders.build import build_window_embedder, check_embedder_settings
@@ -37,11 +36,12 @@ from common.embedders.qwen3_vl_embedding_model import EmbedderLoadError, render_
 from common.embedders.qwen3_vl_embedding_prompt import query_instruction, render_prompt
 from common.errors import InvalidInputError, QueryError
 from common.scorers.base import LoadedQuery, SampledFrame, WindowInput
-from common.scorers.qwen3_vl_frames import IMAGE_MAX_PIXELS, IMAGE_MIN_PIXELS, frame_requirements
+from common.scorers.qwen3_vl_frames import frame_requirements
 from common.scorers.qwen3_vl_prompt import Side
 from common.settings import Settings
 from common.video import probe_video, sample_model_frames
 from tests import media
+from tests.qwen_official import official_image, official_processor_inputs, official_video_file
 from tests.qwen_tiny import CHAT_TEMPLATE
 from tests.qwen_tiny_embedding import TINY_DIMS, save_tiny_embedder
 
@@ -75,43 +75,16 @@ def official_conversation(
     if not texts and not images and not videos:
         content.append({"type": "text", "text": "NULL"})
         return conversation
-    for item in videos:  # a file: fps 1, at most 64 frames
-        content.append(
-            {"type": "video", "video": "file://" + str(item), "fps": 1.0, "max_frames": 64}
-        )
-    for item in images:
-        content.append(
-            {
-                "type": "image",
-                "image": item,
-                "min_pixels": IMAGE_MIN_PIXELS,
-                "max_pixels": IMAGE_MAX_PIXELS,
-            }
-        )
+    content += [official_video_file(item) for item in videos]  # fps 1, at most 64 frames
+    content += [official_image(item) for item in images]
     content += [{"type": "text", "text": item} for item in texts]
     return conversation
 
 
 def official_inputs(processor: Any, conversations: list[list[dict[str, Any]]]) -> Any:
     """``_preprocess_inputs``: template, ``process_vision_info``, the processor."""
-    text = processor.apply_chat_template(conversations, add_generation_prompt=True, tokenize=False)
-    images, videos, video_kwargs = process_vision_info(
-        conversations, image_patch_size=16, return_video_metadata=True, return_video_kwargs=True
-    )
-    metadata = None
-    if videos is not None:
-        videos, metadata = (list(part) for part in zip(*videos, strict=True))
-    return processor(
-        text=text,
-        images=images,
-        videos=videos,
-        video_metadata=metadata,
-        truncation=True,
-        max_length=8192,
-        padding=True,
-        do_resize=False,
-        return_tensors="pt",
-        **video_kwargs,
+    return official_processor_inputs(
+        processor, conversations, truncation=True, max_length=8192, padding=True
     )
 
 

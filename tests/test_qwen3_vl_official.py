@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from qwen_vl_utils import fetch_video, process_vision_info
+from qwen_vl_utils import fetch_video
 
 from common.errors import QueryError
 from common.frames import FrameReader, sampling_id, write_frame_cache
@@ -56,6 +56,7 @@ from common.scorers.qwen3_vl_prompt import (
 from common.storage import LocalObjectStore
 from common.video import probe_video, sample_frames_at, sample_model_frames
 from tests import media
+from tests.qwen_official import official_image, official_processor_inputs, official_video_file
 from tests.qwen_tiny import save_tiny_reranker
 
 #: One level of 0-255 after the processor's normalisation ((x / 255 - 0.5) / 0.5).
@@ -77,17 +78,9 @@ def official_content(prefix: str, side: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(video, list):  # a frame list (lines 271-279)
             item = {"type": "video", "video": video, "total_pixels": WINDOW_TOTAL_PIXELS}
         else:  # a file (lines 280-283)
-            item = {"type": "video", "video": "file://" + str(video), "fps": 1.0, "max_frames": 64}
+            item = official_video_file(video)
         content.append(item)
-    for image in images:  # lines 296-313
-        content.append(
-            {
-                "type": "image",
-                "image": image,
-                "min_pixels": IMAGE_MIN_PIXELS,
-                "max_pixels": IMAGE_MAX_PIXELS,
-            }
-        )
+    content += [official_image(image) for image in images]  # lines 296-313
     content += [{"type": "text", "text": text} for text in texts]  # lines 316-317
     return content
 
@@ -105,24 +98,7 @@ def official_messages(instruction: str, query: dict[str, Any], document: dict[st
 
 def official_inputs(processor: Any, messages: list) -> Any:
     """``tokenize`` (lines 166-203) for one pair: template, process_vision_info, processor."""
-    text = processor.apply_chat_template([messages], tokenize=False, add_generation_prompt=True)
-    images, videos, video_kwargs = process_vision_info(
-        [messages], image_patch_size=16, return_video_kwargs=True, return_video_metadata=True
-    )
-    metadata = None
-    if videos is not None:
-        videos, metadata = (list(part) for part in zip(*videos, strict=True))
-    return processor(
-        text=text,
-        images=images,
-        videos=videos,
-        video_metadata=metadata,
-        truncation=False,
-        padding=False,
-        do_resize=False,
-        return_tensors="pt",
-        **video_kwargs,
-    )
+    return official_processor_inputs(processor, [messages], truncation=False, padding=False)
 
 
 def official_score(model: Any, processor: Any, messages: list) -> float:
