@@ -33,7 +33,6 @@ from common.embedders.qwen3_vl_embedding_checkpoints import (
 )
 from common.embedders.qwen3_vl_embedding_inputs import (
     InputPlan,
-    TokenCache,
     batch_inputs,
     input_pieces,
     plan_query,
@@ -52,6 +51,7 @@ from common.errors import InvalidInputError, QueryError
 from common.scorers.base import FrameRequirements, LoadedQuery, WindowInput
 from common.scorers.qwen3_vl_frames import DEFAULT_PRESET, frame_requirements, parse_frame_pixels
 from common.scorers.qwen3_vl_prompt import KEEP_LAST_TOKENS, plan_batches, truncate_ids
+from common.scorers.qwen3_vl_tokens import TokenCache
 
 __all__ = ["DEFAULT_BATCH_WINDOWS", "EmbedderLoadError", "Qwen3VLEmbedder"]
 

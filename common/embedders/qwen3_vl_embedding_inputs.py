@@ -11,7 +11,6 @@ within the file path's pixel budget.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,7 +37,6 @@ from common.scorers.qwen3_vl_prompt import (
     IMAGE_MAX_PIXELS,
     IMAGE_MIN_PIXELS,
     Piece,
-    TextPiece,
     expand_prompt,
     strip_reserved_markers,
 )
@@ -46,8 +44,6 @@ from common.scorers.specs import scorer_spec
 
 #: Query kinds and the longest query clip: the reranker's (the same official sampler).
 QUERY_SPEC = scorer_spec("qwen3-vl")
-#: Distinct text pieces whose token ids are kept.
-TEXT_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -86,33 +82,6 @@ def input_pieces(loaded: LoadedEmbedder, plan: InputPlan) -> list[Piece]:
     prompt = render_template(loaded, plan.instruction, plan.side)
     videos = [plan.video.layout] if plan.video is not None else []
     return expand_prompt(prompt, plan.image_tokens, videos)
-
-
-class TokenCache:
-    """Token ids of text pieces, tokenised once (a slide's text recurs over many windows)."""
-
-    def __init__(self, size: int = TEXT_CACHE_SIZE) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, list[int]] = OrderedDict()
-
-    def encode(self, loaded: LoadedEmbedder, pieces: Sequence[Piece]) -> list[int]:
-        """Token ids of ``pieces``: text tokenised without special tokens, markers by id."""
-        texts = [piece.text for piece in pieces if isinstance(piece, TextPiece)]
-        missing = list(dict.fromkeys(text for text in texts if text not in self._ids))
-        if missing:
-            encoded = loaded.processor.tokenizer(missing, add_special_tokens=False)["input_ids"]
-            for text, text_ids in zip(missing, encoded, strict=True):
-                self._ids[text] = list(text_ids)
-        ids: list[int] = []
-        for piece in pieces:
-            if isinstance(piece, TextPiece):
-                self._ids.move_to_end(piece.text)
-                ids += self._ids[piece.text]
-            else:
-                ids += [loaded.marker_ids[piece.token]] * piece.count
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return ids
 
 
 def batch_inputs(

@@ -51,7 +51,6 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,7 +98,6 @@ from common.scorers.qwen3_vl_prompt import (
     KEEP_LAST_TOKENS,
     MAX_LENGTH,
     Side,
-    TextPiece,
     VideoLayout,
     default_instruction,
     expand_prompt,
@@ -108,6 +106,7 @@ from common.scorers.qwen3_vl_prompt import (
     strip_reserved_markers,
     truncate_ids,
 )
+from common.scorers.qwen3_vl_tokens import TEXT_CACHE_SIZE, TokenCache
 from common.scorers.specs import scorer_spec
 
 # ScorerLoadError and pick_attention are re-exported: callers know them from this module.
@@ -135,8 +134,6 @@ MAX_QUERY_VIDEO_SECONDS = SPEC.max_query_clip_s
 DEFAULT_BATCH_TOKENS = {"cuda": 32768, "cpu": 8192}
 #: Most pairs per forward pass.
 DEFAULT_BATCH_PAIRS = 64
-#: Distinct text pieces whose token ids are kept (the query's text recurs in every pair).
-TEXT_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -214,7 +211,7 @@ class Qwen3VLScorer:
         self._prefetch = prefetch
         self._loaded: LoadedModel | None = None
         self._load_lock = threading.Lock()
-        self._text_ids: OrderedDict[str, list[int]] = OrderedDict()
+        self._tokens = TokenCache(TEXT_CACHE_SIZE)
         self._query_cache: _EncodedQuery | None = None
         self.last_stats = ScoringStats()
 
@@ -436,22 +433,7 @@ class Qwen3VLScorer:
         return rows
 
     def _encode_pieces(self, loaded: LoadedModel, pieces: Sequence[Any]) -> list[int]:
-        texts = [piece.text for piece in pieces if isinstance(piece, TextPiece)]
-        missing = list(dict.fromkeys(text for text in texts if text not in self._text_ids))
-        if missing:
-            encoded = loaded.processor.tokenizer(missing, add_special_tokens=False)["input_ids"]
-            for text, text_ids in zip(missing, encoded, strict=True):
-                self._text_ids[text] = list(text_ids)
-        ids: list[int] = []
-        for piece in pieces:
-            if isinstance(piece, TextPiece):
-                self._text_ids.move_to_end(piece.text)
-                ids += self._text_ids[piece.text]
-            else:
-                ids += [loaded.marker_ids[piece.token]] * piece.count
-        while len(self._text_ids) > TEXT_CACHE_SIZE:
-            self._text_ids.popitem(last=False)
-        return ids
+        return self._tokens.encode(loaded, pieces)
 
     # --- pixels --------------------------------------------------------------------------------
 
