@@ -1,8 +1,11 @@
 """What the Qwen3-VL GPU tests share (``tests/test_qwen3_vl_gpu.py``,
 ``tests/test_qwen3_vl_embedding_gpu.py``): their marks and the noise or flat-colour windows
-they feed the reranker and the embedder."""
+they feed the reranker and the embedder, the run of a throughput benchmark on the GPU."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,3 +41,23 @@ def window(
 def mixed_windows() -> list[WindowInput]:
     """Four windows of 6, 2, 8 and 4 frames: a batch of mixed lengths."""
     return [window(1, 6), window(2, 2), window(3, 8), window(4, 4)]
+
+
+def official_size_windows() -> list[WindowInput]:
+    """Four windows of five 1080p frames as the producer stores them at the official preset:
+    640x1152 px."""
+    windows = [window(seed, 5) for seed in range(4)]
+    for item in windows:
+        for frame in item.frames:
+            frame.image = frame.image.resize((1152, 640))
+    return windows
+
+
+def check_benchmark_on_gpu(bench: Any, tmp_path: Path) -> None:
+    """The throughput benchmark module ``bench`` runs on CUDA with the tiny model and writes
+    its batched rows for both presets."""
+    doc = tmp_path / "benchmarks.md"
+    args = ["--tiny", "--device", "cuda", "--windows", "8", "--single-windows", "4"]
+    assert bench.main([*args, "--source", "640x360", "--doc", str(doc)]) == 0
+    text = doc.read_text(encoding="utf-8")
+    assert "| official | batched (ours) | 8 |" in text and "| fast | batched (ours) | 8 |" in text

@@ -18,7 +18,13 @@ import torch
 
 from common.embedders.qwen3_vl_embedding import Qwen3VLEmbedder
 from common.scorers.base import LoadedQuery
-from tests.qwen_gpu import GPU_MARKS, mixed_windows, window
+from tests.qwen_gpu import (
+    GPU_MARKS,
+    check_benchmark_on_gpu,
+    mixed_windows,
+    official_size_windows,
+    window,
+)
 from tests.qwen_tiny_embedding import TINY_DIMS, save_tiny_embedder
 
 pytestmark = GPU_MARKS
@@ -45,11 +51,7 @@ def test_cuda_loads_bf16_and_embeds_unit_vectors(tiny_dir: Path) -> None:
 
 
 def test_official_size_windows_embed_in_bf16_batches(tiny_dir: Path) -> None:
-    # 1080p frames as the producer stores them at the official preset: 640x1152 px.
-    windows = [window(seed, 5) for seed in range(4)]
-    for item in windows:
-        for frame in item.frames:
-            frame.image = frame.image.resize((1152, 640))
+    windows = official_size_windows()
     embedder = Qwen3VLEmbedder(str(tiny_dir), device="cuda")
     assert len(embedder.window_token_ids(windows[0])) > 3 * 720  # three pairs of 720 tokens
     vectors = embedder.embed_windows(windows)
@@ -72,11 +74,7 @@ def test_cuda_batched_vectors_equal_one_window_at_a_time(tiny_dir: Path) -> None
 def test_the_benchmark_runs_on_the_gpu_with_the_tiny_model(tmp_path: Path) -> None:
     import benchmarks.embedder_throughput as bench
 
-    doc = tmp_path / "benchmarks.md"
-    args = ["--tiny", "--device", "cuda", "--windows", "8", "--single-windows", "4"]
-    assert bench.main([*args, "--source", "640x360", "--doc", str(doc)]) == 0
-    text = doc.read_text(encoding="utf-8")
-    assert "| official | batched (ours) | 8 |" in text and "| fast | batched (ours) | 8 |" in text
+    check_benchmark_on_gpu(bench, tmp_path)
 
 
 @pytest.mark.slow

@@ -18,7 +18,13 @@ import torch
 
 from common.scorers.base import LoadedQuery
 from common.scorers.qwen3_vl import Qwen3VLScorer
-from tests.qwen_gpu import GPU_MARKS, mixed_windows, window
+from tests.qwen_gpu import (
+    GPU_MARKS,
+    check_benchmark_on_gpu,
+    mixed_windows,
+    official_size_windows,
+    window,
+)
 from tests.qwen_tiny import save_tiny_reranker
 
 pytestmark = GPU_MARKS
@@ -50,11 +56,7 @@ def test_cuda_loads_bf16_and_logs_attention_and_memory(
 
 
 def test_official_size_windows_score_in_bf16_batches(tiny_dir: Path) -> None:
-    # 1080p frames as the producer stores them at the official preset: 640x1152 px.
-    windows = [window(seed, 5) for seed in range(4)]
-    for item in windows:
-        for frame in item.frames:
-            frame.image = frame.image.resize((1152, 640))
+    windows = official_size_windows()
     scorer = Qwen3VLScorer(str(tiny_dir), device="cuda")
     scores = scorer.score_windows(QUERY, windows, None)
     assert len(scores) == 4 and all(0.0 < s < 100.0 for s in scores)
@@ -81,12 +83,7 @@ def test_cuda_batched_scores_equal_one_pair_at_a_time(tiny_dir: Path) -> None:
 def test_the_benchmark_runs_on_the_gpu_with_the_tiny_model(tmp_path: Path) -> None:
     from tests.test_qwen3_vl_scorer import load_benchmark
 
-    bench = load_benchmark()
-    doc = tmp_path / "benchmarks.md"
-    args = ["--tiny", "--device", "cuda", "--windows", "8", "--single-windows", "4"]
-    assert bench.main([*args, "--source", "640x360", "--doc", str(doc)]) == 0
-    text = doc.read_text(encoding="utf-8")
-    assert "| official | batched (ours) | 8 |" in text and "| fast | batched (ours) | 8 |" in text
+    check_benchmark_on_gpu(load_benchmark(), tmp_path)
 
 
 @pytest.mark.slow
