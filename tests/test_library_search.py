@@ -188,3 +188,13 @@ def test_the_cli_says_how_many_windows_recall_reranked(tmp_path, library):
     index = run_cli(["index", *map(str, paths(library)), "--no-progress"], store, timeout=300)
     assert index.returncode == 0, index.stderr
     assert "succeeded; indexed 3 of 3 videos (0.03 h)" in index.stdout
+
+
+def test_a_query_recall_finds_nothing_for_ends_with_no_clip_and_nothing_reranked(tmp_path, library):
+    settings = settings_for(tmp_path).model_copy(update={"text_embedder": "off"})
+    result = Client(settings).submit(paths(library), "zebra xylophone", recall=3).wait(timeout=300)
+    assert result.status == JobState.succeeded and result.clips == []
+    assert result.recall is not None and result.recall.signals == ["text"]
+    assert result.recall.reranked == 0
+    assert all(not w.reranked for v in result.videos for w in v.windows)
+    assert [v.status for v in result.videos] == [VideoState.succeeded] * 3

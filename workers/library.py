@@ -371,12 +371,14 @@ def apply_plan(ctx: PipelineContext, spec: JobSpec, plan: RecallPlan) -> None:
     """Give each waiting video its candidates and enqueue their scoring; a video without
     candidates is finished here (every window unreranked, no clip)."""
     jobs = job_store(ctx)
+    passed_over = False
     for index, ref in enumerate(spec.videos):
         record = jobs.record(spec.job_id, index, ref.name)
         if record.status != VideoState.scoring or record.planned:
             continue
         if index not in plan.videos:
             finish_unrecalled(ctx, spec, index, record)
+            passed_over = True
             continue
         record.scored = plan.videos[index]
         record.batches = plan_batches(record.windows_to_score, ctx.settings.windows_per_task)
@@ -387,10 +389,13 @@ def apply_plan(ctx: PipelineContext, spec: JobSpec, plan: RecallPlan) -> None:
             ctx.enqueue(TASK_SCORE, BatchTask(**task.model_dump(), batch_index=batch_index))
         if not record.batches:
             ctx.enqueue(after_scoring(spec), task)
+    if passed_over:  # one finalize for all the videos finished here (it counts their markers)
+        ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))
 
 
 def finish_unrecalled(ctx: PipelineContext, spec: JobSpec, index: int, record: VideoRecord) -> None:
-    """A video recall found nothing in: succeeded, no clip, no window reranked."""
+    """A video recall found nothing in: succeeded, no clip, no window reranked (the caller
+    enqueues finalize once for all of them)."""
     jobs = job_store(ctx)
     windows = [
         WindowScore(start=w.start, end=w.end, score=0.0, reranked=False) for w in record.windows
@@ -409,4 +414,3 @@ def finish_unrecalled(ctx: PipelineContext, spec: JobSpec, index: int, record: V
     record.scored = []
     jobs.finish(spec.job_id, record)
     ctx.count("videos_passed_over")
-    ctx.enqueue(TASK_FINALIZE, JobTask(job_id=spec.job_id))
