@@ -404,7 +404,9 @@ def test_ctrl_c_during_an_upload_aborts_its_multipart_upload(
     videos = _bucket()
     store.ensure_bucket(videos)
     video = tmp_path / "big.mp4"
-    video.write_bytes(os.urandom(96 << 20))  # 20 parts of 5 MiB
+    # 52 parts of 5 MiB: the interrupt lands while many parts are left, even on a loaded
+    # machine where listing the incomplete uploads takes a second or more.
+    video.write_bytes(os.urandom(256 << 20))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(REPO_ROOT),
