@@ -291,14 +291,8 @@ def sample_frames(
     width, height = fit_frame_size(*probe.display_size, max_pixels, size_multiple)
     frame_bytes = width * height * 3
 
-    def raw_frames(stdout: IO[bytes]) -> Iterator[bytes]:
-        while True:
-            buf = stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                return
-            yield buf
-
     output = ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    raw_frames = _raw_frame_reader(frame_bytes)
     for index, time_s, buf in _run_sampler(
         path, probe, fps, (width, height), name, keyframes_only, output, raw_frames
     ):
@@ -340,14 +334,8 @@ def sample_model_frames(
     target = sampled_size(width, height, needs)
     frame_bytes = width * height * 3
 
-    def raw_frames(stdout: IO[bytes]) -> Iterator[bytes]:
-        while True:
-            buf = stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                return
-            yield buf
-
     output = ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    raw_frames = _raw_frame_reader(frame_bytes)
     for index, time_s, buf in _run_sampler(path, probe, fps, None, name, False, output, raw_frames):
         image = Image.fromarray(np.frombuffer(buf, np.uint8).reshape(height, width, 3), "RGB")
         yield SampledFrame(index=index, time=time_s, image=resize_bicubic(image, *target))
@@ -498,3 +486,17 @@ def _run_sampler(
             subject,
             f"truncated or corrupt: decoded only {covered:.1f}s of its {probe.duration:.1f}s",
         )
+
+
+def _raw_frame_reader(frame_bytes: int) -> Callable[[IO[bytes]], Iterator[bytes]]:
+    """Reads ffmpeg's rawvideo output as whole frames of ``frame_bytes`` bytes each (a short
+    tail, from a stream cut off mid-frame, is dropped)."""
+
+    def raw_frames(stdout: IO[bytes]) -> Iterator[bytes]:
+        while True:
+            buf = stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                return
+            yield buf
+
+    return raw_frames
